@@ -1,0 +1,183 @@
+"""Admin integration: the generator page, its token endpoint, actions and thumbnail history."""
+import uuid
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from icosa.admin import AssetAdmin as BaseAssetAdmin
+from icosa.models import Asset
+
+from . import services
+from .importmap import decoder_paths, three_import_map
+from .models import ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
+
+THUMBNAIL_PERMISSION = "icosa.change_asset_thumbnail"
+
+
+class ThumbnailVersionInline(admin.TabularInline):
+    model = ThumbnailVersion
+    fk_name = "asset"
+    extra = 0
+    can_delete = False
+    fields = ("preview", "is_current", "created_at", "created_by", "runner_id", "renderer", "size", "revert")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    verbose_name_plural = "Thumbnail versions"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Preview")
+    def preview(self, obj):
+        return format_html(
+            '<a href="{}"><img src="{}" alt="" width="128" height="80" style="object-fit:cover"></a>',
+            obj.preview_image.url,
+            obj.thumbnail.url,
+        )
+
+    @admin.display(description="Size")
+    def size(self, obj):
+        return f"{obj.width}×{obj.height}, {obj.bytes} bytes"
+
+    @admin.display(description="")
+    def revert(self, obj):
+        if obj.is_current:
+            return "current"
+        url = reverse("admin:icosa_asset_revert_thumbnail", args=[obj.asset_id, obj.pk])
+        return format_html(
+            '<button type="submit" form="revert-form" formaction="{}" class="button">{}</button>',
+            url,
+            "Revert to this version",
+        )
+
+
+class AssetAdmin(BaseAssetAdmin):
+    change_form_template = "admin/icosa/asset/change_form.html"
+    actions = ["generate_thumbnails", "regenerate_thumbnails"]
+    inlines = [*BaseAssetAdmin.inlines, ThumbnailVersionInline]
+
+    def get_urls(self):
+        opts = self.model._meta
+        prefix = f"{opts.app_label}_{opts.model_name}"
+        custom = [
+            path(
+                "batch-thumbnail-generator/",
+                self.admin_site.admin_view(self.batch_thumbnails_view),
+                name=f"{prefix}_batch_thumbnails",
+            ),
+            path(
+                "batch-thumbnail-generator/token/",
+                self.admin_site.admin_view(self.page_token_view),
+                name=f"{prefix}_batch_thumbnails_token",
+            ),
+            path(
+                "<path:object_id>/thumbnail-versions/<int:version_id>/revert/",
+                self.admin_site.admin_view(self.revert_thumbnail_view),
+                name=f"{prefix}_revert_thumbnail",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def has_thumbnail_permission(self, request):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(THUMBNAIL_PERMISSION)
+
+    def batch_thumbnails_view(self, request):
+        if not self.has_thumbnail_permission(request):
+            raise PermissionDenied("Admin access required")
+        request.current_app = self.admin_site.name
+        selection = None
+        selection_id = request.GET.get("selection")
+        if selection_id:
+            try:
+                selection = ThumbnailSelection.objects.get(pk=uuid.UUID(selection_id))
+            except (ValueError, ThumbnailSelection.DoesNotExist):
+                messages.error(request, "That selection no longer exists; showing all assets missing a thumbnail.")
+        width, height = settings.THUMBNAIL_RENDER_SIZE
+        config = {
+            "apiBase": "/api/v1",
+            "tokenUrl": reverse("admin:icosa_asset_batch_thumbnails_token"),
+            "assetListUrl": reverse("admin:icosa_asset_changelist"),
+            "runnerId": f"admin-{request.user.pk}-{uuid.uuid4().hex[:8]}",
+            "selection": (
+                {"id": str(selection.pk), "count": len(selection.asset_ids), "force": selection.force}
+                if selection
+                else None
+            ),
+            "defaults": {
+                "batchSize": 50,
+                "viewerCompatibleOnly": True,
+                "width": width,
+                "height": height,
+                "quality": settings.THUMBNAIL_JPEG_QUALITY / 100,
+                "background": settings.THUMBNAIL_BACKGROUND,
+                "timeoutSeconds": settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
+            },
+            "decoders": decoder_paths(),
+            "maxFailures": settings.THUMBNAIL_MAX_FAILURES,
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Batch Thumbnail Generator",
+            "config": config,
+            "import_map": three_import_map(),
+            "selection": selection,
+        }
+        return TemplateResponse(request, "admin/icosa/asset/batch_thumbnail_generator.html", context)
+
+    def page_token_view(self, request):
+        """A short-lived JWT for the page, minted per request and never written into HTML."""
+        if request.method != "POST":
+            return JsonResponse({"detail": "Method not allowed"}, status=405)
+        if not self.has_thumbnail_permission(request):
+            return JsonResponse({"detail": "Admin access required"}, status=403)
+        minutes = settings.JWT_PAGE_TOKEN_MINUTES
+        token = request.user.generate_jwt_token(minutes=minutes, purpose="page")
+        return JsonResponse({"access_token": token, "token_type": "bearer", "expires_in": minutes * 60})
+
+    def revert_thumbnail_view(self, request, object_id, version_id):
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:icosa_asset_change", args=[object_id]))
+        if not self.has_thumbnail_permission(request):
+            raise PermissionDenied("Admin access required")
+        version = get_object_or_404(ThumbnailVersion, pk=version_id, asset_id=object_id)
+        services.revert_thumbnail(version=version, user=request.user)
+        self.message_user(request, f"Reverted the thumbnail to version {version.pk}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:icosa_asset_change", args=[object_id]))
+
+    def _open_generator(self, request, queryset, *, force):
+        if not self.has_thumbnail_permission(request):
+            self.message_user(request, "Admin access required", messages.ERROR)
+            return None
+        ids = list(queryset.order_by("id").values_list("pk", flat=True))
+        selection = services.save_selection(asset_ids=ids, user=request.user, force=force)
+        url = reverse("admin:icosa_asset_batch_thumbnails")
+        return HttpResponseRedirect(f"{url}?selection={selection.pk}")
+
+    @admin.action(description="Generate thumbnails (opens batch generator)")
+    def generate_thumbnails(self, request, queryset):
+        return self._open_generator(request, queryset, force=True)
+
+    @admin.action(description="Regenerate thumbnails")
+    def regenerate_thumbnails(self, request, queryset):
+        return self._open_generator(request, queryset, force=True)
+
+
+admin.site.unregister(Asset)
+admin.site.register(Asset, AssetAdmin)
+
+
+@admin.register(ThumbnailFailure)
+class ThumbnailFailureAdmin(admin.ModelAdmin):
+    list_display = ("asset", "reason", "attempts", "last_failed_at", "runner_id")
+    list_filter = ("reason",)
+    search_fields = ("asset__name", "asset__url", "reason", "detail")
+    raw_id_fields = ("asset",)
+    readonly_fields = ("first_failed_at",)

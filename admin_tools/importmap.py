@@ -1,0 +1,22 @@
+"""The import map that lets ES modules say ``import * as THREE from "three"``."""
+import json
+
+from django.templatetags.static import static
+
+
+def three_import_map():
+    return json.dumps(
+        {
+            "imports": {
+                "three": static("vendor/three/build/three.module.js"),
+                "three/addons/": static("vendor/three/examples/jsm/"),
+            }
+        }
+    ).replace("</", "<\\/")
+
+
+def decoder_paths():
+    return {
+        "draco": static("vendor/three/examples/jsm/libs/draco/gltf/"),
+        "basis": static("vendor/three/examples/jsm/libs/basis/"),
+    }

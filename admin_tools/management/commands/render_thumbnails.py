@@ -1,0 +1,523 @@
+"""``manage.py render_thumbnails``: render missing thumbnails in headless Chromium."""
+
+import json
+import logging
+import os
+import re
+import socket
+from datetime import datetime, time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
+
+from admin_tools.importmap import decoder_paths
+from admin_tools.runner import (
+    BrowserUnavailable,
+    EmbeddedServer,
+    RunListener,
+    Runner,
+    RunnerUnavailable,
+    RunOptions,
+    ServerError,
+    find_chromium,
+)
+from admin_tools.runner.summary import (
+    DONE,
+    EXIT_INTERRUPTED,
+    EXIT_SOME_FAILED,
+    EXIT_UNUSABLE,
+    FAILED,
+)
+from icosa.jwt_auth import mint_token
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "ICOSA_JWT_TOKEN"
+#: Lifetime of a token this command mints for itself; pages get a new one well before.
+RUNNER_TOKEN_MINUTES = 12 * 60
+
+
+def _size(value):
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
+    if not match:
+        raise ValueError(value)
+    width, height = int(match[1]), int(match[2])
+    if not (64 <= width <= 4096 and 64 <= height <= 4096):
+        raise ValueError(value)
+    return width, height
+
+
+def _iso(value):
+    """An ISO date or date-time, sent on as an aware date-time (a bare date is midnight)."""
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is None:
+            raise ValueError(value)
+        moment = datetime.combine(day, time.min)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment.isoformat()
+
+
+def _ids(value):
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    for part in ids:
+        if not part.isdigit() or len(part) > 19:
+            raise ValueError(value)
+    return ids
+
+
+def _plural(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+class CommandListener(RunListener):
+    """Prints one line per asset and keeps a tqdm bar on the raw stream when it is a TTY."""
+
+    def __init__(self, command, *, verbosity):
+        self.command = command
+        self.verbosity = verbosity
+        self.count = 0
+        stream = getattr(command.stdout, "_out", command.stdout)
+        self.stream = stream
+        enabled = verbosity >= 1 and hasattr(stream, "isatty") and stream.isatty()
+        self.bar = tqdm(
+            total=None,
+            unit="model",
+            file=stream,
+            disable=not enabled,
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def _write(self, text, style=None, *, error=False):
+        line = style(text) if style else text
+        if not self.bar.disable:
+            tqdm.write(line, file=self.stream)
+        elif error:
+            self.command.stderr.write(line)
+        else:
+            self.command.stdout.write(line)
+
+    def announce(self, message):
+        if self.verbosity >= 1:
+            self._write(message)
+
+    def total(self, count):
+        if self.bar.total != count:
+            self.bar.total = count
+            self.bar.refresh()
+
+    def warning(self, message):
+        self._write(message, self.command.style.WARNING, error=True)
+
+    def result(self, result):
+        self.count += 1
+        self.bar.update(1)
+        if self.verbosity < 1:
+            return
+        style = self.command.style
+        head = f"[{self.count}] {result.asset_id} {result.name[:40]!r}"
+        if result.status == DONE:
+            text = f"{head}: done in {result.ms:.0f} ms"
+            if self.verbosity >= 2 and result.thumbnail_url:
+                text += f" → {result.thumbnail_url}"
+            self._write(text, style.SUCCESS)
+        elif result.status == FAILED:
+            detail = f" ({result.detail})" if result.detail else ""
+            self._write(
+                f"{head}: failed, {result.reason}{detail}", style.ERROR, error=True
+            )
+        else:
+            self._write(
+                f"{head}: skipped{f' ({result.detail})' if result.detail else ''}"
+            )
+
+    def close(self):
+        self.bar.close()
+
+
+class Command(BaseCommand):
+    help = "Render missing asset thumbnails in headless Chromium, with the admin page's renderer."
+
+    def add_arguments(self, parser):
+        render_w, render_h = settings.THUMBNAIL_RENDER_SIZE
+        where = parser.add_argument_group("where and who")
+        where.add_argument(
+            "--server",
+            metavar="URL",
+            help="Work for the gallery at URL (default: serve this project on 127.0.0.1).",
+        )
+        where.add_argument(
+            "--token",
+            help=f"JWT for --server (default: ${TOKEN_ENV}; see manage.py create_jwt).",
+        )
+        where.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="Mint a token locally for this user (default: the first active superuser).",
+        )
+        where.add_argument(
+            "--runner-id",
+            help="Name this runner in leases and versions (default: <hostname>-<pid>).",
+        )
+
+        what = parser.add_argument_group("what to render")
+        what.add_argument("--limit", type=int, help="Render at most this many assets.")
+        what.add_argument(
+            "--asset-ids",
+            type=_ids,
+            action="append",
+            metavar="ID[,ID…]",
+            help="Only these assets (comma-separated or repeated).",
+        )
+        what.add_argument(
+            "--force",
+            action="store_true",
+            help="Regenerate assets that have a thumbnail.",
+        )
+        what.add_argument(
+            "--retry-failed",
+            action="store_true",
+            help="Include assets that failed THUMBNAIL_MAX_FAILURES times already.",
+        )
+        what.add_argument(
+            "--created-after", type=_iso, metavar="DATE", help="ISO date/time."
+        )
+        what.add_argument(
+            "--created-before", type=_iso, metavar="DATE", help="ISO date/time."
+        )
+        what.add_argument(
+            "--generated-before",
+            type=_iso,
+            metavar="DATE",
+            help="With --force: only thumbnails generated before this ISO date/time.",
+        )
+        what.add_argument(
+            "--renderer-not",
+            metavar="RENDERER",
+            help="With --force: only thumbnails made by a renderer other than this string.",
+        )
+        what.add_argument("--owner", help="Only assets of this username or email.")
+        what.add_argument(
+            "--format",
+            dest="format_type",
+            metavar="TYPE",
+            help="Only assets with this format (GLB, OBJ…).",
+        )
+        what.add_argument(
+            "--watch",
+            action="store_true",
+            help="Keep polling for new assets instead of stopping when none are left.",
+        )
+        what.add_argument(
+            "--poll-seconds",
+            type=float,
+            default=15.0,
+            help="With --watch, wait this long between polls (default: %(default)s).",
+        )
+        what.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="List what would be rendered; claim nothing.",
+        )
+
+        how = parser.add_argument_group("how")
+        how.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="Pages rendering at once, each in its own browser context (default: %(default)s).",
+        )
+        how.add_argument(
+            "--batch-size",
+            type=int,
+            default=10,
+            help="Assets claimed per request, 1 to 100 (default: %(default)s).",
+        )
+        how.add_argument(
+            "--timeout",
+            type=float,
+            default=settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
+            help="Seconds allowed to load and render one model (default: %(default)s).",
+        )
+        how.add_argument(
+            "--size",
+            type=_size,
+            default=(render_w, render_h),
+            metavar="WxH",
+            help=f"Render size in pixels (default: {render_w}x{render_h}).",
+        )
+        how.add_argument(
+            "--quality",
+            type=float,
+            default=settings.THUMBNAIL_JPEG_QUALITY / 100,
+            help="JPEG quality of the capture, 0 to 1 (default: %(default)s, as the admin page).",
+        )
+        how.add_argument(
+            "--background",
+            default=settings.THUMBNAIL_BACKGROUND,
+            help="Background colour (default: %(default)s).",
+        )
+        how.add_argument(
+            "--gpu",
+            action="store_true",
+            help="Use the GPU (ANGLE on Vulkan) instead of SwiftShader on the CPU.",
+        )
+        how.add_argument(
+            "--chromium",
+            metavar="PATH",
+            help="Chromium executable (default: $CHROMIUM_PATH or /usr/bin/chromium).",
+        )
+        how.add_argument(
+            "--recycle-after",
+            type=int,
+            default=250,
+            metavar="N",
+            help="Replace a page with a fresh one after N models; 0 never (default: %(default)s).",
+        )
+        how.add_argument(
+            "--json-report",
+            metavar="PATH",
+            help="Also write the summary as JSON to PATH.",
+        )
+
+    def log(self, message, level=1, style=None):
+        if self.verbosity >= level:
+            self.stdout.write(style(message) if style else message)
+
+    def handle(self, *args, **options):
+        self.verbosity = options["verbosity"]
+        self._token_user = None
+        self._check_options(options)
+        server = (options["server"] or "").rstrip("/")
+        embedded = None
+        try:
+            if server:
+                token = self._remote_token(options)
+            else:
+                token = self._local_token(options["user"])
+                embedded = EmbeddedServer()
+                try:
+                    server = embedded.start()
+                except ServerError as error:
+                    raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
+                self.log(f"Serving this project at {server} for the run.", level=2)
+            run_options = self._run_options(options, server=server, token=token)
+            runner = Runner(run_options, listener=None)
+            if options["dry_run"]:
+                return self._dry_run(runner, options)
+            try:
+                run_options.chromium = find_chromium(options["chromium"])
+            except BrowserUnavailable as error:
+                raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
+            listener = CommandListener(self, verbosity=self.verbosity)
+            runner.listener = listener
+            try:
+                summary = runner.run()
+            finally:
+                listener.close()
+        finally:
+            if embedded is not None:
+                embedded.stop()
+        self._summarise(summary)
+        if options["json_report"]:
+            self._write_report(options["json_report"], summary.to_dict())
+        self._exit(summary)
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def _check_options(self, options):
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        if not 1 <= options["batch_size"] <= 100:
+            raise CommandError("--batch-size must be between 1 and 100")
+        if options["limit"] is not None and options["limit"] < 1:
+            raise CommandError("--limit must be at least 1")
+        if not 0 < options["quality"] <= 1:
+            raise CommandError("--quality must be between 0 and 1")
+        if options["timeout"] <= 0:
+            raise CommandError("--timeout must be positive")
+        if options["recycle_after"] < 0:
+            raise CommandError("--recycle-after must be 0 or more")
+
+    def _remote_token(self, options):
+        """--token, then $ICOSA_JWT_TOKEN, then one minted locally for --user."""
+        token = options["token"] or os.environ.get(TOKEN_ENV, "")
+        if token:
+            return token.strip()
+        if options["user"]:
+            return self._local_token(options["user"])
+        raise CommandError(
+            f"--server needs a token: pass --token, set ${TOKEN_ENV}, or --user to mint one "
+            "here (same JWT_SECRET_KEY as the server)",
+            returncode=EXIT_UNUSABLE,
+        )
+
+    def _local_token(self, username):
+        users = get_user_model().objects.filter(is_active=True)
+        if username:
+            user = users.filter(username=username).first()
+            if user is None:
+                raise CommandError(
+                    f"No active user named {username!r}", returncode=EXIT_UNUSABLE
+                )
+        else:
+            user = users.filter(is_superuser=True).order_by("pk").first()
+            if user is None:
+                raise CommandError(
+                    "No active superuser to run as: pass --user USERNAME or create one "
+                    "(manage.py createsuperuser)",
+                    returncode=EXIT_UNUSABLE,
+                )
+        self._token_user = user
+        return mint_token(user=user, minutes=RUNNER_TOKEN_MINUTES, purpose="runner")
+
+    def _run_options(self, options, *, server, token):
+        width, height = options["size"]
+        filters = {
+            "force": options["force"],
+            "include_failed": options["retry_failed"],
+            "asset_ids": [pk for group in options["asset_ids"] or [] for pk in group]
+            or None,
+            "owner": options["owner"],
+            "format_type": options["format_type"],
+            "created_after": options["created_after"],
+            "created_before": options["created_before"],
+            "generated_before": options["generated_before"],
+            "renderer_not": options["renderer_not"],
+        }
+        token_factory = None
+        if self._token_user is not None:
+            user = self._token_user
+            token_factory = lambda: mint_token(  # noqa: E731
+                user=user, minutes=RUNNER_TOKEN_MINUTES, purpose="runner"
+            )
+        runner_id = options["runner_id"] or f"{socket.gethostname()}-{os.getpid()}"
+        return RunOptions(
+            server=server,
+            token=token,
+            runner_id=runner_id[:128],
+            page_url=server + reverse("batch_thumbs:headless"),
+            module_url=static("batch_thumbs/headless.js"),
+            decoders=decoder_paths(),
+            limit=options["limit"],
+            batch_size=options["batch_size"],
+            workers=options["workers"],
+            filters={key: value for key, value in filters.items() if value},
+            timeout=options["timeout"],
+            width=width,
+            height=height,
+            quality=options["quality"],
+            background=options["background"],
+            gpu=options["gpu"],
+            chromium=options["chromium"] or "",
+            watch=options["watch"],
+            poll_seconds=options["poll_seconds"],
+            recycle_after=options["recycle_after"],
+            token_factory=token_factory,
+        )
+
+    # -- output -------------------------------------------------------------------------------
+
+    def _dry_run(self, runner, options):
+        try:
+            assets, total = runner.dry_run()
+        except RunnerUnavailable as error:
+            raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
+        self.log(f"{_plural(total, 'asset')} would be rendered; listing {len(assets)}:")
+        for asset in assets:
+            formats = (
+                ", ".join(f["format_type"] for f in asset.get("formats", []))
+                or "no format"
+            )
+            state = " (has a thumbnail)" if asset.get("has_thumbnail") else ""
+            failure = asset.get("failure")
+            if failure:
+                state += f" (failed {failure['attempts']}x: {failure['reason']})"
+            self.log(f"  {asset['id']}  {asset['name']}  [{formats}]{state}")
+        if options["json_report"]:
+            self._write_report(
+                options["json_report"],
+                {"dry_run": True, "total": total, "assets": [a["id"] for a in assets]},
+            )
+        self.log(
+            self.style.SUCCESS(
+                f"Dry run: nothing claimed, {_plural(len(assets), 'asset')} listed."
+            )
+        )
+
+    def _summarise(self, summary):
+        if self.verbosity < 1 or (summary.error and not summary.results):
+            return
+        style = self.style
+        if not summary.results and not summary.renderer and not summary.interrupted:
+            self.stdout.write(style.SUCCESS("Nothing to render."))
+            return
+        self.stdout.write("")
+        self.stdout.write(f"WebGL renderer: {summary.renderer or 'unknown'}")
+        if summary.results:
+            median = (
+                f"{summary.median_ms:.0f} ms"
+                if summary.median_ms is not None
+                else "n/a"
+            )
+            p95 = f"{summary.p95_ms:.0f} ms" if summary.p95_ms is not None else "n/a"
+            self.stdout.write(
+                f"Per model: median {median}, p95 {p95}; "
+                f"{summary.models_per_minute:.1f} models/minute over {summary.work_seconds:.1f} s"
+                + (
+                    f"; first result after {summary.first_result_seconds:.1f} s"
+                    if summary.first_result_seconds
+                    else ""
+                )
+            )
+        if summary.failure_reasons:
+            reasons = ", ".join(
+                f"{reason} {count}" for reason, count in summary.failure_reasons.items()
+            )
+            self.stdout.write(f"Failures by reason: {reasons}")
+        if summary.page_restarts:
+            self.stdout.write(
+                style.WARNING(
+                    f"Pages restarted after a crash or hang: {summary.page_restarts}"
+                )
+            )
+        line = (
+            f"{_plural(summary.done, 'thumbnail')} done, {summary.failed} failed, "
+            f"{summary.skipped} skipped."
+        )
+        if summary.error or summary.failed or summary.interrupted:
+            self.stdout.write(style.WARNING(line))
+        else:
+            self.stdout.write(style.SUCCESS(line))
+
+    def _write_report(self, path, data):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, default=str))
+        self.log(f"Report written to {path}", level=2)
+
+    def _exit(self, summary):
+        code = summary.exit_code
+        if code == EXIT_UNUSABLE:
+            raise CommandError(
+                f"The run could not work: {summary.error}", returncode=code
+            )
+        if code == EXIT_INTERRUPTED:
+            raise CommandError(
+                "Interrupted; claimed assets were released. Run again to continue.",
+                returncode=code,
+            )
+        if code == EXIT_SOME_FAILED:
+            raise CommandError(
+                f"{_plural(summary.failed, 'asset')} failed.", returncode=code
+            )

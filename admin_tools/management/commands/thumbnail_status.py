@@ -1,0 +1,81 @@
+"""``manage.py thumbnail_status``: how far the thumbnail backlog has come."""
+
+import json
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+
+from admin_tools import selectors
+from admin_tools.runner import ApiError, AuthError, ThumbnailApi
+
+TOKEN_ENV = "ICOSA_JWT_TOKEN"
+
+
+class Command(BaseCommand):
+    help = "Print thumbnail progress: done of total, remaining, failed and in progress."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            dest="as_json",
+            help="Print the counts as JSON.",
+        )
+        parser.add_argument(
+            "--server",
+            metavar="URL",
+            help="Ask the gallery at URL through its API (default: this project's database).",
+        )
+        parser.add_argument(
+            "--token", help=f"JWT for --server (default: ${TOKEN_ENV})."
+        )
+
+    def handle(self, *args, as_json=False, server=None, token=None, **options):
+        progress = (
+            self._remote(server, token) if server else selectors.thumbnail_progress()
+        )
+        if as_json:
+            self.stdout.write(json.dumps(progress, indent=2, sort_keys=True))
+            return
+        total = progress["total"]
+        width = len(f"{total:,}")
+        rows = [
+            (
+                "With thumbnails",
+                f"{progress['with_thumbnail']:,} / {total:,} ({progress['percent']:.1f}%)",
+            ),
+            (
+                "Remaining",
+                f"{progress['remaining']:>{width},} ({progress['renderable_remaining']:,} renderable, "
+                f"{progress['not_renderable']:,} not renderable in the viewer)",
+            ),
+            (
+                "Failed",
+                f"{progress['failed']:>{width},} (gave up after repeated failures)",
+            ),
+            (
+                "In progress",
+                f"{progress['in_progress']:>{width},} (leased to runners or pages)",
+            ),
+        ]
+        label = max(len(name) for name, _ in rows) + 1
+        for name, value in rows:
+            self.stdout.write(f"{name + ':':<{label}} {value}")
+        if progress["remaining"] == 0:
+            self.stdout.write(self.style.SUCCESS("Every asset has a thumbnail."))
+
+    def _remote(self, server, token):
+        token = token or os.environ.get(TOKEN_ENV, "")
+        if not token:
+            raise CommandError(f"--server needs --token or ${TOKEN_ENV}", returncode=2)
+        api = ThumbnailApi(server.rstrip("/") + "/api/v1", token)
+        try:
+            return api.status()
+        except AuthError as error:
+            raise CommandError(
+                f"The API refused the token: {error}", returncode=2
+            ) from None
+        except ApiError as error:
+            raise CommandError(
+                f"The API did not answer: {error}", returncode=2
+            ) from None

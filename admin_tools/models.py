@@ -1,0 +1,152 @@
+"""Work records for thumbnail generation: versions, claims, failures and saved selections."""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+def thumbnail_upload_to(instance, filename):
+    return f"thumbnails/{instance.asset_id}/{filename}"
+
+
+class ThumbnailVersion(models.Model):
+    """One accepted thumbnail: its files, who made it and how. Earlier versions are kept."""
+
+    asset = models.ForeignKey(
+        "icosa.Asset",
+        verbose_name=_("asset"),
+        on_delete=models.CASCADE,
+        related_name="thumbnail_versions",
+    )
+    thumbnail = models.ImageField(_("thumbnail"), max_length=512, upload_to=thumbnail_upload_to)
+    preview_image = models.ImageField(
+        _("preview image"), max_length=512, upload_to=thumbnail_upload_to
+    )
+    width = models.PositiveIntegerField(_("thumbnail width"))
+    height = models.PositiveIntegerField(_("thumbnail height"))
+    bytes = models.PositiveIntegerField(_("thumbnail bytes"))
+    preview_width = models.PositiveIntegerField(_("preview width"))
+    preview_height = models.PositiveIntegerField(_("preview height"))
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    runner_id = models.CharField(_("runner"), max_length=128, blank=True)
+    renderer = models.CharField(
+        _("renderer"), max_length=255, blank=True, help_text=_("WebGL renderer string.")
+    )
+    render_settings = models.JSONField(_("render settings"), default=dict, blank=True)
+    is_current = models.BooleanField(_("current"), default=False)
+    reverted_from = models.ForeignKey(
+        "self",
+        verbose_name=_("reverted from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Set when this version was made by reverting to an earlier one."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset"], condition=Q(is_current=True), name="one_current_thumbnail"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Thumbnail {self.pk} of asset {self.asset_id}"
+
+
+class ThumbnailClaim(models.Model):
+    """A lease on one asset, so two runners never render the same asset."""
+
+    asset = models.OneToOneField(
+        "icosa.Asset",
+        verbose_name=_("asset"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="thumbnail_claim",
+    )
+    runner_id = models.CharField(_("runner"), max_length=128)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("claimed by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    claimed_at = models.DateTimeField(_("claimed at"))
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        ordering = ["expires_at"]
+
+    def __str__(self):
+        return f"{self.asset_id} leased to {self.runner_id}"
+
+
+class ThumbnailFailure(models.Model):
+    """Why an asset could not be rendered, and how often; keeps broken assets out of the way."""
+
+    asset = models.OneToOneField(
+        "icosa.Asset",
+        verbose_name=_("asset"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="thumbnail_failure",
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    reason = models.CharField(_("reason"), max_length=64)
+    detail = models.TextField(_("detail"), blank=True)
+    runner_id = models.CharField(_("runner"), max_length=128, blank=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reported by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    first_failed_at = models.DateTimeField(_("first failed"), auto_now_add=True)
+    last_failed_at = models.DateTimeField(_("last failed"), db_index=True)
+
+    class Meta:
+        ordering = ["-last_failed_at"]
+
+    def __str__(self):
+        return f"{self.asset_id}: {self.reason} ({self.attempts}x)"
+
+
+class ThumbnailSelection(models.Model):
+    """Assets picked in the admin, saved server-side so a reload or 10,000 ids still work."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    asset_ids = models.JSONField(_("asset ids"), default=list)
+    force = models.BooleanField(
+        _("regenerate existing"),
+        default=True,
+        help_text=_("Render selected assets even if they already have a thumbnail."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Selection of {len(self.asset_ids)} assets"

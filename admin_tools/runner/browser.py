@@ -1,0 +1,314 @@
+"""Chromium under Playwright: one browser, one page per worker, each in its own context.
+
+Every page loads the headless page of the gallery and drives ``headless.js`` through
+``page.evaluate``; nothing is rendered in Python. A page that crashes, hangs or has rendered
+``recycle_after`` models is closed and a fresh one takes its place; a browser that went away
+is launched again.
+"""
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import async_playwright
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+# Flags both paths need: no sandbox in containers, nothing phoning home, and no throttling of
+# pages that are not in front (each worker's page must keep its full frame rate).
+COMMON_FLAGS = (
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-dev-shm-usage",
+)
+# WebGL on the CPU: ANGLE on SwiftShader's Vulkan, no GPU needed.
+CPU_FLAGS = (
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+)
+# WebGL on a real GPU through ANGLE's Vulkan backend (headless=new keeps the GPU process).
+GPU_FLAGS = (
+    "--use-gl=angle",
+    "--use-angle=vulkan",
+    "--enable-features=Vulkan",
+    "--enable-gpu",
+    "--ignore-gpu-blocklist",
+)
+
+SETUP_SCRIPT = """async ({module, config}) => {
+    const headless = await import(module);
+    return headless.setup(config);
+}"""
+PROCESS_SCRIPT = """async ({module, asset, options}) => {
+    const headless = await import(module);
+    return headless.processOne(asset, options);
+}"""
+FLOOR_SCRIPT = """async ({module, asset, options}) => {
+    const headless = await import(module);
+    return headless.floor(asset, options);
+}"""
+ABORT_SCRIPT = """async ({module, message}) => {
+    const headless = await import(module);
+    return headless.abort(message);
+}"""
+# The page names its own module and decoder folders (a remote gallery may serve its static
+# files from elsewhere); use those when it does.
+DISCOVER_SCRIPT = """() => {
+    const script = document.querySelector('script[type="module"][src*="headless.js"]');
+    const holder = document.getElementById('batch-thumbs-config');
+    let config = null;
+    try { config = holder ? JSON.parse(holder.textContent) : null; } catch (error) {}
+    return {module: script ? script.src : null, config};
+}"""
+MEMORY_SCRIPT = """async ({module}) => {
+    const headless = await import(module);
+    return headless.memory();
+}"""
+
+
+class BrowserUnavailable(Exception):
+    """Chromium could not be found or started."""
+
+
+class PageSetupError(Exception):
+    """The headless page did not load or could not create its WebGL renderer."""
+
+
+class PageCrashed(Exception):
+    """The page (or the whole browser) died while working."""
+
+
+class PageHung(Exception):
+    """The page did not answer within its time budget."""
+
+
+def find_chromium(path=None):
+    """The Chromium executable to use: ``path``, ``$CHROMIUM_PATH`` or /usr/bin/chromium."""
+    candidate = path or os.environ.get("CHROMIUM_PATH") or DEFAULT_CHROMIUM
+    resolved = candidate if os.path.sep in candidate else shutil.which(candidate)
+    if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
+        raise BrowserUnavailable(
+            f"Chromium not found at {candidate!r}; install it (apt-get install chromium) "
+            "or pass --chromium PATH / set CHROMIUM_PATH"
+        )
+    return resolved
+
+
+def launch_args(*, gpu=False):
+    return list(COMMON_FLAGS + (GPU_FLAGS if gpu else CPU_FLAGS))
+
+
+class BrowserSession:
+    """Playwright plus one Chromium; ``ensure()`` relaunches a browser that went away."""
+
+    def __init__(self, *, executable_path, gpu=False):
+        self.executable_path = executable_path
+        self.gpu = gpu
+        self.playwright = None
+        self.browser = None
+        self.launches = 0
+        self._lock = asyncio.Lock()
+
+    @property
+    def connected(self):
+        return self.browser is not None and self.browser.is_connected()
+
+    async def start(self):
+        if self.playwright is None:
+            self.playwright = await async_playwright().start()
+        try:
+            self.browser = await self.playwright.chromium.launch(
+                executable_path=self.executable_path,
+                args=launch_args(gpu=self.gpu),
+                headless=True,
+                # Ctrl-C is the runner's to handle: it releases its claims, then closes.
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+                timeout=60_000,
+            )
+        except PlaywrightError as error:
+            raise BrowserUnavailable(
+                f"Chromium at {self.executable_path} did not start: {first_line(error)}"
+            ) from None
+        self.launches += 1
+        return self.browser
+
+    async def ensure(self):
+        """Make sure a browser is running; returns True when it had to be launched again."""
+        async with self._lock:
+            if self.connected:
+                return False
+            if self.browser is not None:
+                await _quietly(self.browser.close())
+            await self.start()
+            return True
+
+    async def stop(self):
+        if self.browser is not None:
+            await _quietly(self.browser.close(), timeout=15)
+            self.browser = None
+        if self.playwright is not None:
+            await _quietly(self.playwright.stop(), timeout=15)
+            self.playwright = None
+
+
+class PageWorker:
+    """One page in its own browser context, set up once and reused for many models."""
+
+    viewport = {"width": 800, "height": 600}
+
+    def __init__(self, session, *, index, page_url, module_url, config):
+        self.session = session
+        self.index = index
+        self.page_url = page_url
+        self.module_url = module_url
+        self.config = dict(config)
+        self.context = None
+        self.page = None
+        self.info = {}
+        self.models = 0
+        self.crashed = False
+        self.console_errors = []
+
+    @property
+    def alive(self):
+        """False once the page crashed or its browser went away."""
+        if self.page is None or self.crashed or self.page.is_closed():
+            return False
+        browser = self.context.browser if self.context is not None else None
+        return browser is not None and browser.is_connected()
+
+    async def open(self):
+        """Open a fresh context and page, load the headless page, create the renderer."""
+        await self.close()
+        self.crashed = False
+        self.models = 0
+        self.console_errors = []
+        browser = self.session.browser
+        try:
+            self.context = await browser.new_context(
+                viewport=self.viewport, device_scale_factor=1, service_workers="block"
+            )
+            self.page = await self.context.new_page()
+            self.page.on("crash", self._on_crash)
+            self.page.on("console", self._on_console)
+            self.page.on("pageerror", self._on_page_error)
+            response = await self.page.goto(
+                self.page_url, wait_until="load", timeout=60_000
+            )
+        except PlaywrightError as error:
+            raise PageSetupError(
+                f"Cannot open {self.page_url}: {first_line(error)}"
+            ) from None
+        if response is not None and not response.ok:
+            raise PageSetupError(
+                f"{self.page_url} answered HTTP {response.status} {response.status_text}"
+            )
+        try:
+            found = await self.page.evaluate(DISCOVER_SCRIPT)
+            if found.get("module"):
+                self.module_url = found["module"]
+            decoders = (found.get("config") or {}).get("decoders")
+            if decoders:
+                self.config["decoders"] = decoders
+            self.info = await self.page.evaluate(
+                SETUP_SCRIPT, {"module": self.module_url, "config": self.config}
+            )
+        except PlaywrightError as error:
+            detail = first_line(error)
+            if self.console_errors:
+                detail += f" (console: {self.console_errors[-1]})"
+            raise PageSetupError(f"headless.js setup() failed: {detail}") from None
+        if not self.info or not self.info.get("rendererString"):
+            raise PageSetupError(
+                "No WebGL context: setup() reported no renderer string"
+            )
+        return self.info
+
+    async def process(self, asset, *, options=None, timeout=None, floor=False):
+        """``processOne`` (or ``floor``) for one asset; raises PageCrashed or PageHung."""
+        script = FLOOR_SCRIPT if floor else PROCESS_SCRIPT
+        payload = {"module": self.module_url, "asset": asset, "options": options or {}}
+        try:
+            result = await asyncio.wait_for(
+                self.page.evaluate(script, payload), timeout
+            )
+        except asyncio.TimeoutError:
+            raise PageHung(f"No answer from the page in {timeout:.0f} s") from None
+        except PlaywrightError as error:
+            if not self.alive:
+                raise PageCrashed(f"The page crashed: {first_line(error)}") from None
+            raise
+        self.models += 1
+        return result
+
+    async def abort(self, message="Stopped by the runner", *, timeout=3):
+        """Ask the page to abort the asset in flight; False if the page could not be asked."""
+        if self.page is None or self.page.is_closed() or self.crashed:
+            return False
+        try:
+            return await asyncio.wait_for(
+                self.page.evaluate(
+                    ABORT_SCRIPT, {"module": self.module_url, "message": message}
+                ),
+                timeout,
+            )
+        except (asyncio.TimeoutError, PlaywrightError):
+            return False
+
+    async def memory(self, *, timeout=3):
+        if self.page is None or self.page.is_closed() or self.crashed:
+            return None
+        try:
+            return await asyncio.wait_for(
+                self.page.evaluate(MEMORY_SCRIPT, {"module": self.module_url}), timeout
+            )
+        except (asyncio.TimeoutError, PlaywrightError):
+            return None
+
+    async def close(self):
+        if self.context is not None:
+            await _quietly(self.context.close(), timeout=10)
+        self.context = None
+        self.page = None
+
+    def _on_crash(self, page):
+        self.crashed = True
+        logger.warning("Page %s crashed", self.index)
+
+    def _on_console(self, message):
+        if message.type == "error":
+            self.console_errors = (self.console_errors + [message.text])[-20:]
+            logger.debug("page %s console: %s", self.index, message.text)
+
+    def _on_page_error(self, error):
+        self.console_errors = (self.console_errors + [str(error)])[-20:]
+        logger.debug("page %s error: %s", self.index, error)
+
+
+def first_line(error):
+    """The readable part of a Playwright error: its first line, without the API prefix."""
+    text = str(getattr(error, "message", None) or error).strip()
+    line = text.splitlines()[0] if text else error.__class__.__name__
+    return re.sub(r"^(Page|Frame|BrowserType|BrowserContext)\.\w+: ", "", line)
+
+
+async def _quietly(awaitable, *, timeout=10):
+    """Await a clean-up step; a dead browser or a timeout is not an error here."""
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+    except (asyncio.TimeoutError, PlaywrightError, OSError):
+        pass

@@ -1,0 +1,173 @@
+"""A small client for the thumbnail work API, on the standard library's urllib.
+
+It sends the bearer token, keeps asset ids as strings, surfaces the server's ``detail``, and
+retries what may pass (network errors, 5xx, 429) with exponential backoff. A 401 or 403 is
+final and raised as :class:`AuthError`, so a run with a bad token stops at once.
+"""
+
+import json
+import random
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ADMIN_PREFIX = "/admin"
+
+
+class ApiError(Exception):
+    """The API answered with an error, or could not be reached (``status`` 0)."""
+
+    def __init__(self, message, *, status=0, body=None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+    @property
+    def retryable(self):
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+
+class AuthError(ApiError):
+    """The token was refused (401) or lacks the thumbnail permission (403)."""
+
+
+class ThumbnailApi:
+    """Claim, release, report and count thumbnail work on one gallery."""
+
+    retries = 4
+    base_delay = 0.5
+    max_delay = 8.0
+    timeout = 30.0
+
+    def __init__(
+        self, api_base, token, *, runner_id="", user_agent="icosa-render-thumbnails"
+    ):
+        self.api_base = api_base.rstrip("/")
+        self.token = token
+        self.runner_id = runner_id
+        self.user_agent = user_agent
+        self.last_date_header = None
+        self._opener = urllib.request.build_opener()
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def claim(self, *, count, exclude_asset_ids=None, **filters):
+        """Lease up to ``count`` assets: ``{"assets": [...], "lease_seconds", "remaining"}``."""
+        body = {"runner_id": self.runner_id, "count": count, **_clean(filters)}
+        if exclude_asset_ids:
+            body["exclude_asset_ids"] = [str(pk) for pk in exclude_asset_ids]
+        return self.request("POST", f"{ADMIN_PREFIX}/thumbnail-jobs/claim", body=body)
+
+    def release(self, asset_ids):
+        """Give leased assets back to the pool; returns how many leases were ended."""
+        ids = [str(pk) for pk in asset_ids]
+        if not ids:
+            return 0
+        answer = self.request(
+            "POST",
+            f"{ADMIN_PREFIX}/thumbnail-jobs/release",
+            body={"runner_id": self.runner_id, "asset_ids": ids},
+        )
+        return answer.get("released", 0)
+
+    def report_failure(self, asset_id, *, reason, detail=""):
+        """Record why an asset could not be rendered (ends its lease)."""
+        return self.request(
+            "POST",
+            f"{ADMIN_PREFIX}/assets/{urllib.parse.quote(str(asset_id))}/thumbnail-failure",
+            body={
+                "reason": str(reason)[:64] or "runner_error",
+                "detail": str(detail)[:4000],
+                "runner_id": self.runner_id,
+            },
+        )
+
+    def missing(self, *, limit=100, offset=0, **filters):
+        """One page of the read-only listing: ``{"assets", "total_count", "has_more"}``."""
+        query = {"limit": limit, "offset": offset, **_clean(filters)}
+        return self.request(
+            "GET", f"{ADMIN_PREFIX}/assets/missing-thumbnails", query=query
+        )
+
+    def status(self):
+        """Progress counts (``GET /thumbnail-jobs/status``)."""
+        return self.request("GET", f"{ADMIN_PREFIX}/thumbnail-jobs/status")
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def request(self, method, path, *, body=None, query=None, retry=True):
+        url = self.api_base + path + _query_string(query)
+        for attempt in range(self.retries + 1):
+            try:
+                return self._once(method, url, body)
+            except AuthError:
+                raise
+            except ApiError as error:
+                if not retry or not error.retryable or attempt >= self.retries:
+                    raise
+                time.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _once(self, method, url, body):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        request.add_header("User-Agent", self.user_agent)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                self.last_date_header = response.headers.get("Date")
+                return _parse(response.read())
+        except urllib.error.HTTPError as error:
+            payload = _parse(error.read(), strict=False)
+            detail = payload.get("detail") if isinstance(payload, dict) else None
+            message = (
+                detail
+                if isinstance(detail, str)
+                else f"HTTP {error.code} {error.reason}"
+            )
+            cls = AuthError if error.code in (401, 403) else ApiError
+            raise cls(message, status=error.code, body=payload) from None
+        except (urllib.error.URLError, OSError, socket.timeout) as error:
+            reason = getattr(error, "reason", error)
+            raise ApiError(f"Cannot reach {url}: {reason}", status=0) from None
+
+    def _backoff(self, attempt):
+        delay = min(self.max_delay, self.base_delay * 2**attempt)
+        return delay * (0.75 + random.random() * 0.5)
+
+
+def _clean(filters):
+    """Drop unset filters, so the server's defaults apply."""
+    return {key: value for key, value in filters.items() if value not in (None, "", [])}
+
+
+def _query_string(query):
+    if not query:
+        return ""
+    pairs = []
+    for key, value in query.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            pairs.append((key, str(item)))
+    return "?" + urllib.parse.urlencode(pairs)
+
+
+def _parse(raw, *, strict=True):
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if strict:
+            raise ApiError(
+                "The server answered with something that is not JSON"
+            ) from None
+        return {}

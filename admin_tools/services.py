@@ -1,0 +1,304 @@
+"""Write-side of thumbnail work. The only code that stores thumbnails or hands out claims."""
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from icosa.models import Asset
+
+from .images import ImageRejected, decode_base64_image, make_derivatives
+from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
+from .selectors import missing_thumbnails
+
+logger = logging.getLogger(__name__)
+
+
+class StorageUnavailable(Exception):
+    """Files could not be written; nothing about the asset changed. Clients retry later."""
+
+
+class ClaimConflict(Exception):
+    """The asset is leased to another runner."""
+
+
+def _storage():
+    return ThumbnailVersion._meta.get_field("thumbnail").storage
+
+
+def _write_files(asset_id, derivatives):
+    """Save both derivatives; on any failure remove what was written and raise."""
+    storage = _storage()
+    stem = derivatives.content_hash[:16]
+    written = []
+    try:
+        for kind, derivative in (("thumb", derivatives.thumbnail), ("preview", derivatives.preview)):
+            name = f"thumbnails/{asset_id}/{stem}-{kind}-{derivative.width}x{derivative.height}.jpg"
+            written.append(storage.save(name, ContentFile(derivative.content)))
+    except Exception as exc:
+        logger.exception("Storage write failed for asset %s", asset_id)
+        _delete_files(written)
+        raise StorageUnavailable("Thumbnail storage is unavailable; try again later") from exc
+    return written
+
+
+def _delete_files(names):
+    storage = _storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except Exception:
+            logger.exception("Could not delete %s", name)
+
+
+def _check_claim(asset, runner_id, now):
+    claim = ThumbnailClaim.objects.filter(asset=asset, expires_at__gt=now).first()
+    if claim and runner_id and claim.runner_id != runner_id:
+        raise ClaimConflict(f"Asset {asset.pk} is leased to runner {claim.runner_id}")
+
+
+def _make_current(asset, version, user, now):
+    ThumbnailVersion.objects.filter(asset=asset, is_current=True).exclude(pk=version.pk).update(
+        is_current=False
+    )
+    version.is_current = True
+    version.save(update_fields=["is_current"])
+    asset.thumbnail.name = version.thumbnail.name
+    asset.preview_image.name = version.preview_image.name
+    asset.thumbnail_contenttype = "image/jpeg"
+    asset.thumbnail_width = version.width
+    asset.thumbnail_height = version.height
+    asset.thumbnail_bytes = version.bytes
+    asset.thumbnail_generated_at = now
+    asset.thumbnail_generated_by = user
+    asset.save(
+        update_fields=[
+            "thumbnail",
+            "preview_image",
+            "thumbnail_contenttype",
+            "thumbnail_width",
+            "thumbnail_height",
+            "thumbnail_bytes",
+            "thumbnail_generated_at",
+            "thumbnail_generated_by",
+            "update_time",
+        ]
+    )
+
+
+def store_thumbnail(
+    *, asset_id, thumbnail_base64, user, runner_id="", renderer="", render_settings=None
+):
+    """Validate an upload, write its derivatives, then point the asset at them.
+
+    Order matters: validation first (nothing written), storage second (a storage failure
+    leaves the asset as it was), database last (a database failure removes the new files).
+    """
+    if not Asset.objects.filter(pk=asset_id).exists():
+        raise Asset.DoesNotExist(f"Asset {asset_id} not found")
+    content = decode_base64_image(thumbnail_base64)
+    derivatives = make_derivatives(content)
+    written = _write_files(asset_id, derivatives)
+    try:
+        with transaction.atomic():
+            asset = Asset.objects.select_for_update().get(pk=asset_id)
+            now = timezone.now()
+            _check_claim(asset, runner_id, now)
+            version = ThumbnailVersion(
+                asset=asset,
+                thumbnail=written[0],
+                preview_image=written[1],
+                width=derivatives.thumbnail.width,
+                height=derivatives.thumbnail.height,
+                bytes=derivatives.thumbnail.size,
+                preview_width=derivatives.preview.width,
+                preview_height=derivatives.preview.height,
+                content_hash=derivatives.content_hash,
+                created_by=user,
+                runner_id=runner_id[:128],
+                renderer=renderer[:255],
+                render_settings=render_settings or {},
+            )
+            version.save()
+            _make_current(asset, version, user, now)
+            ThumbnailClaim.objects.filter(asset=asset).delete()
+            ThumbnailFailure.objects.filter(asset=asset).delete()
+    except BaseException:
+        _delete_files(written)
+        raise
+    return asset, version
+
+
+def record_failure(*, asset_id, reason, detail="", user=None, runner_id=""):
+    """Count a failed render and end the lease, so the next batch starts elsewhere."""
+    with transaction.atomic():
+        asset = Asset.objects.select_for_update().get(pk=asset_id)
+        now = timezone.now()
+        _check_claim(asset, runner_id, now)
+        failure, created = ThumbnailFailure.objects.get_or_create(
+            asset=asset,
+            defaults={
+                "attempts": 1,
+                "reason": reason,
+                "detail": detail,
+                "runner_id": runner_id,
+                "reported_by": user,
+                "last_failed_at": now,
+            },
+        )
+        if not created:
+            ThumbnailFailure.objects.filter(pk=failure.pk).update(
+                attempts=F("attempts") + 1,
+                reason=reason,
+                detail=detail,
+                runner_id=runner_id,
+                reported_by=user,
+                last_failed_at=now,
+            )
+            failure.refresh_from_db()
+        ThumbnailClaim.objects.filter(asset=asset).delete()
+    return failure
+
+
+def claim_assets(*, user, runner_id, count, exclude_ids=None, **filters):
+    """Lease up to ``count`` assets to ``runner_id``; nobody else gets them until it expires.
+
+    ``exclude_ids`` are never handed out (a runner's own failures, so one run does not
+    retry them over and over).
+
+    PostgreSQL takes row locks with SKIP LOCKED; SQLite runs the transaction with
+    BEGIN IMMEDIATE (see settings), which serialises claimers.
+    """
+    lease = timedelta(seconds=settings.THUMBNAIL_CLAIM_SECONDS)
+    with transaction.atomic():
+        now = timezone.now()
+        ids = []
+        for _attempt in range(5):
+            candidates = missing_thumbnails(exclude_claimed=True, **filters)
+            if exclude_ids:
+                candidates = candidates.exclude(pk__in=list(exclude_ids))
+            rows = Asset.objects.filter(pk__in=candidates.values("pk")).order_by("id")
+            if connection.features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True)
+            locked = list(rows.values_list("pk", flat=True)[:count])
+            # A fresh statement sees claims committed while we waited for the row locks;
+            # the candidate query's snapshot may predate them.
+            taken = set(
+                ThumbnailClaim.objects.filter(
+                    asset_id__in=locked, expires_at__gt=now
+                ).values_list("asset_id", flat=True)
+            )
+            ids = [pk for pk in locked if pk not in taken]
+            if ids or not locked:
+                break
+        ThumbnailClaim.objects.filter(asset_id__in=ids).delete()
+        ThumbnailClaim.objects.bulk_create(
+            ThumbnailClaim(
+                asset_id=pk,
+                runner_id=runner_id,
+                claimed_by=user,
+                claimed_at=now,
+                expires_at=now + lease,
+            )
+            for pk in ids
+        )
+    return ids
+
+
+def release_claims(*, runner_id, asset_ids):
+    """Give leased assets back to the pool (Stop, Ctrl-C, page unload)."""
+    deleted, _ = ThumbnailClaim.objects.filter(
+        runner_id=runner_id, asset_id__in=list(asset_ids)
+    ).delete()
+    return deleted
+
+
+def save_selection(*, asset_ids, user, force=True):
+    return ThumbnailSelection.objects.create(
+        asset_ids=[str(pk) for pk in asset_ids], created_by=user, force=force
+    )
+
+
+def revert_thumbnail(*, version, user):
+    """Make an earlier version current again; the revert is itself a recorded version."""
+    with transaction.atomic():
+        asset = Asset.objects.select_for_update().get(pk=version.asset_id)
+        now = timezone.now()
+        new_version = ThumbnailVersion.objects.create(
+            asset=asset,
+            thumbnail=version.thumbnail.name,
+            preview_image=version.preview_image.name,
+            width=version.width,
+            height=version.height,
+            bytes=version.bytes,
+            preview_width=version.preview_width,
+            preview_height=version.preview_height,
+            content_hash=version.content_hash,
+            created_by=user,
+            runner_id="revert",
+            renderer=version.renderer,
+            render_settings=version.render_settings,
+            reverted_from=version,
+        )
+        _make_current(asset, new_version, user, now)
+    return new_version
+
+
+def prune_versions(*, keep, dry_run=False):
+    """Delete all but the newest ``keep`` non-current versions per asset, and their files.
+
+    A file still used by a kept version or by an asset is never deleted.
+    Returns (versions removed, files removed, bytes freed).
+    """
+    if keep < 0:
+        raise ValueError("keep must be >= 0")
+    doomed = []
+    # order_by() drops Meta.ordering, which would otherwise make DISTINCT per version.
+    for asset_id in (
+        ThumbnailVersion.objects.filter(is_current=False)
+        .order_by()
+        .values_list("asset_id", flat=True)
+        .distinct()
+    ):
+        old = ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=False).order_by(
+            "-created_at", "-id"
+        )
+        doomed.extend(old[keep:])
+    doomed_ids = {v.pk for v in doomed}
+    candidate_files = {name for v in doomed for name in (v.thumbnail.name, v.preview_image.name)}
+    still_used = set()
+    for thumb, preview in ThumbnailVersion.objects.exclude(pk__in=doomed_ids).values_list(
+        "thumbnail", "preview_image"
+    ):
+        still_used.update((thumb, preview))
+    for thumb, preview in Asset.objects.exclude(thumbnail="").values_list("thumbnail", "preview_image"):
+        still_used.update((thumb, preview))
+    files = sorted(candidate_files - still_used)
+    storage = _storage()
+    freed = 0
+    for name in files:
+        try:
+            freed += storage.size(name)
+        except Exception:
+            pass
+    if not dry_run:
+        ThumbnailVersion.objects.filter(pk__in=doomed_ids).delete()
+        _delete_files(files)
+    return len(doomed), len(files), freed
+
+
+__all__ = [
+    "ClaimConflict",
+    "ImageRejected",
+    "StorageUnavailable",
+    "claim_assets",
+    "prune_versions",
+    "record_failure",
+    "release_claims",
+    "revert_thumbnail",
+    "save_selection",
+    "store_thumbnail",
+]

@@ -1,0 +1,550 @@
+#!/usr/bin/env python
+"""Upload latency for a 1280x800 JPEG, per stage, and uploads/s with 8 concurrent clients.
+
+1. In process: each upload is a full POST through Django's WSGI handler with a real staff
+   JWT. Thin timing wrappers around the service and image functions split it into stages:
+   base64 decode, magic sniff, Pillow decode, derivatives (flatten, blank check, resize, JPEG
+   encode), storage write, database, and the HTTP/API layer around them.
+2. Against a real server: gunicorn on 127.0.0.1 (not the dev server), a token from
+   ``manage.py create_jwt``, 8 client threads with keep-alive connections posting for a fixed
+   time.
+
+    .venv/bin/python bench/api_upload.py            # full run: SQLite and PostgreSQL
+    .venv/bin/python bench/api_upload.py --quick    # smoke run, well under a minute
+    .venv/bin/python bench/api_upload.py --profile  # adds a cProfile of make_derivatives
+
+    # before/after: alternate uploads between an older images.py and the working tree
+    git show 070e2ca:admin_tools/images.py > /tmp/images_before.py
+    .venv/bin/python bench/api_upload.py --ab-baseline /tmp/images_before.py
+
+Results: Markdown tables on stdout and bench/results/api_upload.json.
+"""
+import argparse
+import base64
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+NAME = "api_upload"
+DB_NAME = "icosa_bench_upload"
+TARGET_MEDIAN_MS = 60.0
+ASSETS = 5000
+STAGES = (
+    "base64",
+    "magic",
+    "pillow_decode",
+    "flatten",
+    "blank_check",
+    "resize",
+    "jpeg_encode",
+    "storage",
+    "db",
+    "http_api",
+)
+SERVER_CONFIGS = (
+    # (label, gunicorn arguments)
+    ("gunicorn gthread 2 workers x 4 threads", ["--workers", "2", "--threads", "4", "--worker-class", "gthread"]),
+    ("gunicorn sync 4 workers", ["--workers", "4", "--worker-class", "sync"]),
+)
+
+
+def render_like_jpeg(size=(1280, 800), quality=85):
+    """A JPEG that looks like a capture: a textured, shaded object and a box on a vignetted
+    background, with sensor-like noise, so decoder and encoder have real work (a flat test
+    card compresses to almost nothing). About 90 KB, like canvas.toDataURL('image/jpeg', 0.85)
+    of a textured model. Deterministic."""
+    from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
+
+    w, h = size
+    vignette = Image.radial_gradient("L").resize(size, Image.Resampling.BICUBIC)
+    background = ImageOps.colorize(vignette, black="#eef0f3", white="#9aa0a8")
+    shade = Image.radial_gradient("L").resize((w // 2, int(h * 0.7)), Image.Resampling.BICUBIC)
+    body = ImageOps.colorize(shade, black="#e0553a", white="#3a0d08")
+    texture = Image.effect_noise(body.size, 60).filter(ImageFilter.GaussianBlur(1.2)).convert("RGB")
+    body = ImageChops.blend(body, ImageChops.multiply(body, texture), 0.5)
+    mask = Image.new("L", body.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, *body.size), fill=255)
+    background.paste(body, (w // 4, int(h * 0.15)), mask)
+    ImageDraw.Draw(background).rectangle((w * 0.6, h * 0.55, w * 0.8, h * 0.85), fill="#2b6cb0")
+    noise = Image.effect_noise(size, 12).convert("RGB")
+    image = ImageChops.blend(background, ImageChops.multiply(background, noise), 0.3)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+class StageClock:
+    """Wraps module functions to time them; ``exclusive()`` turns the nested totals into
+    stage times that add up to the request."""
+
+    def __init__(self):
+        self.totals = {}
+        self.patched = []
+
+    def wrap(self, module, attr, key):
+        original = getattr(module, attr, None)
+        if original is None:
+            return False
+        totals = self.totals
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[key] = totals.get(key, 0.0) + time.perf_counter() - started
+
+        timed.__wrapped__ = original
+        setattr(module, attr, timed)
+        self.patched.append((module, attr, original))
+        return True
+
+    def restore(self):
+        for module, attr, original in reversed(self.patched):
+            setattr(module, attr, original)
+        self.patched.clear()
+
+    def reset(self):
+        self.totals.clear()
+
+    def exclusive(self, request_seconds):
+        t = {k: v * 1000 for k, v in self.totals.items()}
+        get = lambda k: t.get(k, 0.0)  # noqa: E731
+        stages = {
+            "base64": get("decode_base64_image"),
+            "magic": get("sniff_mime"),
+            "pillow_decode": get("open_checked") - get("sniff_mime"),
+            "flatten": get("_flatten"),
+            "blank_check": get("is_uniform"),
+            "jpeg_encode": get("_encode_jpeg"),
+            "storage": get("_write_files"),
+        }
+        stages["resize"] = (
+            get("make_derivatives")
+            - get("open_checked")
+            - stages["flatten"]
+            - stages["blank_check"]
+            - stages["jpeg_encode"]
+        )
+        stages["db"] = (
+            get("store_thumbnail")
+            - stages["base64"]
+            - get("make_derivatives")
+            - stages["storage"]
+        )
+        stages["http_api"] = request_seconds * 1000 - get("store_thumbnail")
+        return stages
+
+
+def child(args):
+    backend = args.child
+    warnings.filterwarnings("ignore", message="No directory at")
+    common.reset_database(backend, DB_NAME)
+    common.configure(backend, DB_NAME, conn_max_age=args.conn_max_age, media_root=args.media_root)
+
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+    from django.urls import reverse
+
+    from admin_tools import images, selectors, services
+
+    # "after" is the working tree; with --ab-baseline an older images.py ("before") serves
+    # every other upload, so both see the same load on the machine.
+    modules = {"after": images}
+    if args.ab_baseline:
+        modules = {"before": common.load_module_from(args.ab_baseline, "bench_baseline_images"), **modules}
+    names = list(modules)
+
+    common.migrate()
+    user = common.staff_user()
+    common.load_assets(ASSETS, log=lambda m: None)
+    token = user.generate_jwt_token(minutes=120, purpose="bench")
+    headers = {"Authorization": f"Bearer {token}"}
+    app = get_wsgi_application()
+    jpeg = render_like_jpeg()
+    body = json.dumps(
+        {
+            "thumbnail_base64": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(),
+            "runner_id": "bench-runner",
+            "renderer": "bench",
+        }
+    ).encode()
+    targets = list(selectors.missing_thumbnails().values_list("pk", flat=True))
+    clock = StageClock()
+    clock.wrap(services, "_write_files", "_write_files")
+    clock.wrap(services, "store_thumbnail", "store_thumbnail")
+    for module in modules.values():
+        for attr in (
+            "decode_base64_image", "make_derivatives", "sniff_mime", "open_checked",
+            "_flatten", "is_uniform", "_encode_jpeg",
+        ):  # fmt: skip
+            clock.wrap(module, attr, attr)
+
+    def use(name):
+        # services imported these two by name
+        services.decode_base64_image = modules[name].decode_base64_image
+        services.make_derivatives = modules[name].make_derivatives
+
+    timer = common.QueryTimer()
+    busy = common.wait_for_quiet(timeout=args.quiet_wait, log=lambda m: print(f"[{backend}] {m}", file=sys.stderr))
+    runs = {name: {"latency": [], "cpu": [], "sql": [], "stages": {s: [] for s in STAGES}} for name in names}
+    response = None
+    n = 0
+    with connection.execute_wrapper(timer):
+        for i in range(args.warmup + args.uploads):
+            for name in (names if i % 2 == 0 else names[::-1]):
+                use(name)
+                asset_id = targets[n % len(targets)]
+                n += 1
+                url = reverse("api:upload_thumbnail", args=[asset_id])
+                clock.reset()
+                timer.reset()
+                cpu_started = time.process_time()
+                started = time.perf_counter()
+                status, data = common.wsgi_request(app, "POST", url, body=body, headers=headers)
+                elapsed = time.perf_counter() - started
+                cpu_ms = (time.process_time() - cpu_started) * 1000
+                if status != 200:
+                    raise SystemExit(f"upload -> {status}: {data[:300]!r}")
+                response = json.loads(data)
+                if i < args.warmup:
+                    continue
+                run = runs[name]
+                run["latency"].append(elapsed * 1000)
+                run["sql"].append(timer.seconds * 1000)
+                run["cpu"].append(cpu_ms)
+                for stage, ms in clock.exclusive(elapsed).items():
+                    run["stages"][stage].append(ms)
+    use("after")
+    clock.restore()
+    profile = profile_derivatives(images, jpeg) if args.profile else None
+    latency_rows, stage_rows = [], []
+    for name, run in runs.items():
+        latency_rows.append(
+            {
+                "backend": backend,
+                "code": name,
+                "stage": "total (full request)",
+                **common.summarize(run["latency"]),
+                "app_cpu_median_ms": round(common.percentile(run["cpu"], 50), 3),
+                "sql_median_ms": round(common.percentile(run["sql"], 50), 3),
+                "cpu_busy_before": busy,
+            }
+        )
+        for stage in STAGES:
+            stage_rows.append(
+                {"backend": backend, "code": name, "stage": stage, **common.summarize(run["stages"][stage])}
+            )
+    result = {
+        "backend": backend,
+        "input": {"width": 1280, "height": 800, "jpeg_bytes": len(jpeg), "request_bytes": len(body)},
+        "output": {k: response[k] for k in ("width", "height", "bytes")},
+        "latency": latency_rows,
+        "stages": stage_rows,
+        "profile": profile,
+    }
+    connection.close()
+    Path(args.out).write_text(json.dumps(result, default=str))
+
+
+def profile_derivatives(images, jpeg, repeat=50):
+    """cProfile of make_derivatives: where the image time goes."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeat):
+        images.make_derivatives(jpeg)
+    profiler.disable()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("tottime").print_stats(15)
+    rows = []
+    for (filename, line, func), (cc, nc, tt, ct, callers) in sorted(
+        stats.stats.items(), key=lambda item: -item[1][2]
+    )[:15]:
+        rows.append(
+            {
+                "function": f"{Path(filename).name}:{line}({func})",
+                "calls_per_upload": round(nc / repeat, 2),
+                "own_ms_per_upload": round(tt * 1000 / repeat, 3),
+                "cumulative_ms_per_upload": round(ct * 1000 / repeat, 3),
+            }
+        )
+    return {"repeat": repeat, "top_by_own_time": rows, "text": stream.getvalue()}
+
+
+# --------------------------------------------------------------------------- server run
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(port, token, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/v1/admin/thumbnail-jobs/status", headers={"Authorization": f"Bearer {token}"})
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"gunicorn did not answer on port {port} within {timeout}s")
+
+
+def server_run(backend, label, gunicorn_args, *, media_root, clients, seconds, conn_max_age, quiet_wait):
+    env = common.child_env(backend, DB_NAME, conn_max_age=conn_max_age, media_root=media_root)
+    token = subprocess.run(
+        [common.PYTHON, "manage.py", "create_jwt", common.BENCH_USERNAME, "--minutes", "120"],
+        cwd=common.ROOT, env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    ids = subprocess.run(
+        [common.PYTHON, "-c", (
+            "import django; django.setup();"
+            "from admin_tools.selectors import missing_thumbnails;"
+            "print(','.join(str(pk) for pk in missing_thumbnails(force=True).values_list('pk', flat=True)))"
+        )],
+        cwd=common.ROOT, env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip().split(",")
+    port = free_port()
+    log_path = Path(media_root) / f"gunicorn-{backend}-{port}.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [common.PYTHON, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--timeout", "60", "--log-level", "warning", *gunicorn_args],
+            cwd=common.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_up(port, token)
+        busy = common.wait_for_quiet(timeout=quiet_wait, log=lambda m: print(f"[{backend}] {m}", file=sys.stderr))
+        jpeg = render_like_jpeg()
+        body = json.dumps(
+            {"thumbnail_base64": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), "runner_id": ""}
+        ).encode()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        stop_at = [None]
+        results = [[] for _ in range(clients)]
+        errors = [[] for _ in range(clients)]
+        barrier = threading.Barrier(clients + 1)
+
+        def client(n):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            mine = ids[n::clients]
+            barrier.wait()
+            i = 0
+            while time.perf_counter() < stop_at[0]:
+                path = f"/api/v1/admin/assets/{mine[i % len(mine)]}/thumbnail"
+                i += 1
+                started = time.perf_counter()
+                try:
+                    conn.request("POST", path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    payload = response.read()
+                    if response.status == 200:
+                        results[n].append((time.perf_counter() - started) * 1000)
+                    else:
+                        errors[n].append(f"{response.status} {payload[:120]!r}")
+                    if response.will_close:
+                        conn.close()
+                except (OSError, http.client.HTTPException) as exc:
+                    errors[n].append(repr(exc))
+                    conn.close()
+            conn.close()
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for t in threads:
+            t.start()
+        started = time.perf_counter()
+        stop_at[0] = started + seconds
+        barrier.wait()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    latencies = [ms for per in results for ms in per]
+    failures = [e for per in errors for e in per]
+    row = {
+        "backend": backend,
+        "server": label,
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "uploads": len(latencies),
+        "errors": len(failures),
+        "uploads_per_s": round(len(latencies) / elapsed, 1),
+        **(common.summarize(latencies) if latencies else {}),
+        "cpu_busy_before": busy,
+    }
+    if failures:
+        row["first_errors"] = failures[:5]
+    return row
+
+
+LATENCY_COLUMNS = [
+    ("backend", "backend"),
+    ("code", "code"),
+    ("stage", "stage"),
+    ("median ms", "median_ms"),
+    ("p95 ms", "p95_ms"),
+    ("mean ms", "mean_ms"),
+    ("n", "n"),
+    ("app CPU ms (median)", "app_cpu_median_ms"),
+    ("SQL ms (median)", "sql_median_ms"),
+    ("CPU busy before", "cpu_busy_before"),
+]
+SERVER_COLUMNS = [
+    ("backend", "backend"),
+    ("server", "server"),
+    ("clients", "clients"),
+    ("uploads/s", "uploads_per_s"),
+    ("median ms", "median_ms"),
+    ("p95 ms", "p95_ms"),
+    ("uploads", "uploads"),
+    ("errors", "errors"),
+    ("CPU busy before", "cpu_busy_before"),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="Smoke run: 20 uploads, one 4 s server run per backend.")
+    parser.add_argument("--backends", default="sqlite,postgres", help="Comma-separated (default: %(default)s).")
+    parser.add_argument("--uploads", type=int, default=200, help="Measured in-process uploads (default: %(default)s).")
+    parser.add_argument("--warmup", type=int, default=5, help="Unmeasured uploads first (default: %(default)s).")
+    parser.add_argument("--clients", type=int, default=8, help="Concurrent clients against gunicorn (default: %(default)s).")
+    parser.add_argument("--seconds", type=float, default=20.0, help="Length of each server run (default: %(default)s).")
+    parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE (default: %(default)s).")
+    parser.add_argument("--quiet-wait", type=float, default=120.0, help="Seconds to wait before each measurement for other CPU load to drop below 25%% (default: %(default)s; the busy fraction is recorded either way).")
+    parser.add_argument("--profile", action="store_true", help="Add a cProfile of make_derivatives to the JSON and stdout.")
+    parser.add_argument(
+        "--ab-baseline", metavar="FILE",
+        help="An older admin_tools/images.py: alternate in-process uploads between it (before) "
+        "and the working tree (after). The gunicorn runs always use the working tree.",
+    )
+    parser.add_argument("--no-server", action="store_true", help="Skip the gunicorn runs.")
+    parser.add_argument("--label", default="", help="Also write bench/results/api_upload.LABEL.json (e.g. before/after).")
+    parser.add_argument("--child", choices=common.BACKENDS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--media-root", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.uploads, args.warmup, args.seconds, args.quiet_wait = 20, 2, 4.0, 0.0
+    if args.child:
+        return child(args)
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if "postgres" in backends and not common.postgres_reachable():
+        print(f"PostgreSQL not reachable at {common.PG_ADMIN_URL}; skipping it.", file=sys.stderr)
+        backends.remove("postgres")
+    started = time.time()
+    load_before = os.getloadavg()
+    latency_rows, stage_rows, server_rows, details = [], [], [], {}
+    configs = SERVER_CONFIGS[:1] if args.quick else SERVER_CONFIGS
+    for backend in backends:
+        media_root = tempfile.mkdtemp(prefix=f"icosa-bench-media-{backend}-")
+        try:
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+                out_path = tmp.name
+            cmd = [common.PYTHON, __file__, "--child", backend, "--out", out_path,
+                   "--media-root", media_root, "--uploads", str(args.uploads),
+                   "--warmup", str(args.warmup), "--conn-max-age", str(args.conn_max_age),
+                   "--quiet-wait", str(args.quiet_wait)]
+            cmd += ["--profile"] if args.profile else []
+            cmd += ["--ab-baseline", str(Path(args.ab_baseline).resolve())] if args.ab_baseline else []
+            print(f"[{backend}] in-process uploads", file=sys.stderr, flush=True)
+            subprocess.run(cmd, check=True, cwd=common.ROOT)
+            result = json.loads(Path(out_path).read_text())
+            os.unlink(out_path)
+            latency_rows += result["latency"]
+            stage_rows += result["stages"]
+            details[backend] = {k: result[k] for k in ("input", "output", "profile")}
+            if not args.no_server:
+                for label, gunicorn_args in configs:
+                    print(f"[{backend}] {label}: {args.clients} clients for {args.seconds:.0f}s", file=sys.stderr, flush=True)
+                    row = server_run(
+                        backend, label, gunicorn_args, media_root=media_root, clients=args.clients,
+                        seconds=args.seconds, conn_max_age=args.conn_max_age, quiet_wait=args.quiet_wait,
+                    )
+                    server_rows.append(row)
+                    print(f"[{backend}]   {row['uploads_per_s']} uploads/s, {row['errors']} errors", file=sys.stderr, flush=True)
+        finally:
+            shutil.rmtree(media_root, ignore_errors=True)
+            common.drop_database(backend, DB_NAME)
+
+    latency_table = common.format_table(latency_rows + stage_rows, LATENCY_COLUMNS)
+    server_table = common.format_table(server_rows, SERVER_COLUMNS) if server_rows else ""
+    print(latency_table)
+    if server_table:
+        print()
+        print(server_table)
+    verdict = [
+        f"Target upload median <= {TARGET_MEDIAN_MS:.0f} ms ({row['backend']}, {row['code']}): {row['median_ms']:.1f} ms -> "
+        f"{'met' if row['median_ms'] <= TARGET_MEDIAN_MS else 'MISSED'}"
+        for row in latency_rows
+    ]
+    for line in verdict:
+        print(line)
+    for backend, detail in details.items():
+        if detail.get("profile"):
+            print(f"\n[{backend}] cProfile of make_derivatives (per upload):")
+            print(detail["profile"]["text"])
+    data = {
+        "name": NAME,
+        "machine": common.machine_info(),
+        "config": {
+            "uploads": args.uploads,
+            "warmup": args.warmup,
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "conn_max_age": args.conn_max_age,
+            "quiet_wait": args.quiet_wait,
+            "ab_baseline": args.ab_baseline,
+            "quick": args.quick,
+            "backends": backends,
+            "server_configs": [label for label, _ in configs],
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "wall_seconds": round(time.time() - started, 1),
+        },
+        "target": {"upload_median_ms": TARGET_MEDIAN_MS, "verdict": verdict},
+        "latency": latency_rows,
+        "stages": stage_rows,
+        "server": server_rows,
+        "details": details,
+        "tables": {"latency": latency_table, "server": server_table},
+    }
+    path = common.write_json(NAME, data)
+    if args.label:
+        common.write_json(f"{NAME}.{args.label}", data)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""Does the renderer leak? Memory of one reused headless page after 50 and after 500 models.
+
+Loads a mix of generated demo models and the shared sample models (Draco, textures, a
+metallic PBR fox), then renders them round-robin in one page with ``headless.js`` ``floor()``
+(load, render, capture; no upload) and samples, at 1, 50, 100, … models:
+
+- three.js ``renderer.info.memory`` (live geometries and textures) and programs,
+- the page's JS heap (``performance.memory``),
+- the resident memory (RSS) of every Chromium process this script started.
+
+Target: growth ≤ 10 % from model 50 to model 500 (RSS and JS heap).
+
+    .venv/bin/python bench/renderer_memory.py             # 500 models
+    .venv/bin/python bench/renderer_memory.py --quick     # 60 models, smoke run
+
+Results: a table on stdout and bench/results/renderer_memory.json.
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+NAME = "renderer_memory"
+DB_NAME = "icosa_bench_memory"
+TARGET_GROWTH = 0.10
+FIXTURES_OK = common.ROOT.parent / "shared" / "fixtures" / "models" / "ok"
+
+
+def descendants(pid):
+    """Process ids below ``pid`` (Chromium's browser, GPU and renderer processes)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def chromium_rss_mb():
+    """RSS in MB of this script's Chromium processes, by process type (browser, gpu, renderer…)."""
+    by_type = {}
+    for pid in descendants(os.getpid()):
+        try:
+            # Chromium rewrites its children's argv into one space-separated string.
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"chrom" not in cmdline.split(b" ", 1)[0]:
+                continue
+            match = re.search(rb"--type=([\w-]+)", cmdline)
+            kind = match.group(1).decode() if match else "browser"
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    by_type[kind] = by_type.get(kind, 0) + int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return {kind: round(mb, 1) for kind, mb in sorted(by_type.items())}
+
+
+def setup_database(media_root):
+    common.reset_database("sqlite", DB_NAME)
+    common.configure("sqlite", DB_NAME, media_root=media_root, conn_max_age=0)
+    common.migrate()
+    from icosa.demo import write_demo_models
+    from icosa.importing import import_model
+
+    user = common.staff_user()
+    paths = write_demo_models(Path(media_root).parent / "models")
+    paths += sorted(p for p in FIXTURES_OK.iterdir() if p.is_file())
+    return user, [import_model(path, owner=user).pk for path in paths]
+
+
+async def measure(options, assets, total, checkpoints):
+    from admin_tools.runner.browser import BrowserSession, PageWorker
+
+    session = BrowserSession(executable_path=options.chromium, gpu=options.gpu)
+    await session.start()
+    rows = []
+    try:
+        page = PageWorker(
+            session,
+            index=0,
+            page_url=options.page_url,
+            module_url=options.module_url,
+            config=options.page_config("bench-memory"),
+        )
+        info = await page.open()
+        failed = 0
+        started = time.perf_counter()
+        for n in range(1, total + 1):
+            result = await page.process(assets[(n - 1) % len(assets)], floor=True, timeout=options.timeout + 30)
+            failed += result.get("status") != "done"
+            if n in checkpoints:
+                # Collect garbage first: the question is what stays alive, not when V8
+                # happens to run its collector.
+                cdp = await page.context.new_cdp_session(page.page)
+                await cdp.send("HeapProfiler.collectGarbage")
+                await cdp.detach()
+                memory = await page.memory()
+                rss = chromium_rss_mb()
+                rows.append(
+                    {
+                        "models": n,
+                        "geometries": memory.get("geometries"),
+                        "textures": memory.get("textures"),
+                        "programs": memory.get("programs"),
+                        "js_heap_mb": round((memory.get("jsHeapUsed") or 0) / 2**20, 1),
+                        "chromium_rss_mb": round(sum(rss.values()), 1),
+                        "renderer_rss_mb": rss.get("renderer"),
+                        "gpu_rss_mb": rss.get("gpu-process"),
+                        "browser_rss_mb": rss.get("browser"),
+                        "elapsed_s": round(time.perf_counter() - started, 1),
+                    }
+                )
+                print(f"   {rows[-1]}", flush=True)
+        await page.close()
+        return info, rows, failed
+    finally:
+        await session.stop()
+
+
+def growth(rows, key, start=50):
+    base = next((r[key] for r in rows if r["models"] == start), None)
+    last = rows[-1][key]
+    if not base:
+        return None
+    return round((last - base) / base, 3)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=500, help="Models to render (default: %(default)s).")
+    parser.add_argument("--gpu", action="store_true", help="GPU flags instead of SwiftShader.")
+    parser.add_argument("--chromium", default=None, help="Chromium executable.")
+    parser.add_argument("--quick", action="store_true", help="A 60-model smoke run.")
+    args = parser.parse_args()
+    total = 60 if args.quick else args.models
+    checkpoints = {1, 50, total} | set(range(100, total + 1, 50))
+
+    media_root = Path(tempfile.mkdtemp(prefix="bench-memory-")) / "media"
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    user, ids = setup_database(media_root)
+
+    from django.templatetags.static import static
+    from django.urls import reverse
+
+    from admin_tools.importmap import decoder_paths
+    from admin_tools.runner import EmbeddedServer, RunOptions, ThumbnailApi, find_chromium
+    from icosa.jwt_auth import mint_token
+
+    token = mint_token(user=user, minutes=240, purpose="bench")
+    with EmbeddedServer() as server:
+        api = ThumbnailApi(server.url + "/api/v1", token, runner_id="bench")
+        assets = api.missing(limit=100, force=True, asset_ids=[str(pk) for pk in ids])["assets"]
+        options = RunOptions(
+            server=server.url,
+            token=token,
+            runner_id="bench-memory",
+            page_url=server.url + reverse("batch_thumbs:headless"),
+            module_url=static("batch_thumbs/headless.js"),
+            decoders=decoder_paths(),
+            workers=1,
+            batch_size=10,
+            filters={"force": True},
+            gpu=args.gpu,
+            chromium=find_chromium(args.chromium),
+            recycle_after=0,
+        )
+        print(f"== {len(assets)} distinct models, {total} renders in one page", flush=True)
+        info, rows, failed = asyncio.run(measure(options, assets, total, checkpoints))
+
+    print()
+    print(
+        common.format_table(
+            rows,
+            [
+                ("models", "models"),
+                ("geometries", "geometries"),
+                ("textures", "textures"),
+                ("programs", "programs"),
+                ("JS heap MB", "js_heap_mb"),
+                ("Chromium RSS MB", "chromium_rss_mb"),
+                ("renderer MB", "renderer_rss_mb"),
+                ("GPU process MB", "gpu_rss_mb"),
+                ("browser MB", "browser_rss_mb"),
+                ("elapsed s", "elapsed_s"),
+            ],
+        )
+    )
+    summary = {
+        "renderer": info.get("rendererString", ""),
+        "distinct_models": len(assets),
+        "renders": total,
+        "failed": failed,
+        "rss_growth_50_to_last": growth(rows, "chromium_rss_mb"),
+        "renderer_rss_growth_50_to_last": growth(rows, "renderer_rss_mb"),
+        "gpu_rss_growth_50_to_last": growth(rows, "gpu_rss_mb"),
+        "js_heap_growth_50_to_last": growth(rows, "js_heap_mb"),
+        "target_growth": TARGET_GROWTH,
+        "machine": common.machine_info(),
+        "samples": rows,
+    }
+    print(f"\nWebGL renderer: {summary['renderer']}")
+    for key in ("rss_growth_50_to_last", "renderer_rss_growth_50_to_last", "gpu_rss_growth_50_to_last", "js_heap_growth_50_to_last"):
+        value = summary[key]
+        verdict = "n/a" if value is None else ("within" if value <= TARGET_GROWTH else "OVER")
+        print(f"{key}: {value if value is None else f'{value:+.1%}'} ({verdict} the {TARGET_GROWTH:.0%} target)")
+    print(f"Results: {common.write_json(NAME, summary)}")
+    common.drop_database("sqlite", DB_NAME)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Settings for the gallery. Everything configurable comes from environment variables."""
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and os.environ.get("DJANGO_INSECURE_DEV_KEYS") != "1":
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local use."
+        )
+    SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+
+JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY", "")
+if not JWT_SECRET_KEY:
+    if not DEBUG and os.environ.get("DJANGO_INSECURE_DEV_KEYS") != "1":
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "JWT_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local use."
+        )
+    JWT_SECRET_KEY = "dev-only-insecure-jwt-key-change-me-0123456789"
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "icosa",
+    "admin_tools",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock when a transaction starts, so concurrent work
+    # claims on SQLite are serialised instead of racing (PostgreSQL uses SKIP LOCKED).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
+    # A file, not shared-cache memory: threads (live server, concurrent claims) then get
+    # SQLite's normal busy-wait locking instead of "database table is locked".
+    import tempfile
+
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
+        "SQLITE_TEST_NAME", os.path.join(tempfile.gettempdir(), f"icosa-test-{os.getpid()}.sqlite3")
+    )
+
+AUTH_USER_MODEL = "icosa.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = os.environ.get("STATIC_URL", "/static/")
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/three", BASE_DIR / "node_modules" / "three"),
+]
+
+# Serve static files straight from the finders (static/ and the pinned three.js in
+# node_modules), so the demo, the tests and the embedded headless server need no collectstatic.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
+WHITENOISE_AUTOREFRESH = DEBUG
+
+MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
+
+B2_BUCKET_NAME = os.environ.get("B2_BUCKET_NAME", "")
+if B2_BUCKET_NAME:
+    from botocore.config import Config as BotoConfig
+
+    if not os.environ.get("B2_ENDPOINT_URL"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "B2_BUCKET_NAME is set but B2_ENDPOINT_URL is not "
+            "(e.g. https://s3.us-west-004.backblazeb2.com)."
+        )
+
+    _b2_options = {
+        "bucket_name": B2_BUCKET_NAME,
+        "access_key": os.environ.get("B2_KEY_ID", ""),
+        "secret_key": os.environ.get("B2_APPLICATION_KEY", ""),
+        "endpoint_url": os.environ.get("B2_ENDPOINT_URL", ""),
+        "region_name": os.environ.get("B2_REGION", "us-west-004"),
+        "custom_domain": os.environ.get("B2_CUSTOM_DOMAIN") or None,
+        "file_overwrite": False,
+        "querystring_auth": env_bool("B2_QUERYSTRING_AUTH", False),
+        "default_acl": None,
+        # B2 rejects the CRC checksum headers boto3 sends by default.
+        "client_config": BotoConfig(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+        ),
+    }
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _b2_options}
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Thumbnail pipeline (issue 2): sizes, caps and token lifetimes.
+THUMBNAIL_MAX_UPLOAD_BYTES = env_int("THUMBNAIL_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+THUMBNAIL_SIZE = (env_int("THUMBNAIL_WIDTH", 512), env_int("THUMBNAIL_HEIGHT", 320))
+PREVIEW_IMAGE_MAX_SIZE = (env_int("PREVIEW_MAX_WIDTH", 1280), env_int("PREVIEW_MAX_HEIGHT", 800))
+THUMBNAIL_JPEG_QUALITY = env_int("THUMBNAIL_JPEG_QUALITY", 85)
+THUMBNAIL_MAX_PIXELS = env_int("THUMBNAIL_MAX_PIXELS", 4096 * 4096)
+THUMBNAIL_MAX_FAILURES = env_int("THUMBNAIL_MAX_FAILURES", 3)
+THUMBNAIL_CLAIM_SECONDS = env_int("THUMBNAIL_CLAIM_SECONDS", 300)
+THUMBNAIL_RENDER_SIZE = (env_int("THUMBNAIL_RENDER_WIDTH", 1280), env_int("THUMBNAIL_RENDER_HEIGHT", 800))
+THUMBNAIL_RENDER_TIMEOUT_SECONDS = env_int("THUMBNAIL_RENDER_TIMEOUT_SECONDS", 60)
+THUMBNAIL_BACKGROUND = os.environ.get("THUMBNAIL_BACKGROUND", "#e8eaed")
+JWT_ACCESS_TOKEN_MINUTES = env_int("JWT_ACCESS_TOKEN_MINUTES", 60)
+JWT_PAGE_TOKEN_MINUTES = env_int("JWT_PAGE_TOKEN_MINUTES", 10)
+JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "icosa-thumbnails")
+LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)  # failed attempts per IP per minute
+
+# Base64 inflates by 4/3; leave room for the JSON envelope. Bigger bodies are refused
+# before they are read into memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = THUMBNAIL_MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "admin_tools": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    },
+}

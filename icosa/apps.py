@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class IcosaConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "icosa"
+    verbose_name = "Icosa gallery"

@@ -1,0 +1,35 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from icosa.importing import ImportProblem, import_model, model_files
+
+
+class Command(BaseCommand):
+    help = "Import model files or folders of them as COMPLETE gallery assets, sidecar files included."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="Model files or folders.")
+        parser.add_argument("--owner", metavar="USERNAME", help="Owner of the new assets (default: none).")
+        parser.add_argument("--name", help="Asset name (only with a single file; default: the file name).")
+
+    def handle(self, *args, paths, owner, name, **options):
+        user = None
+        if owner:
+            user = get_user_model().objects.filter(username=owner).first()
+            if user is None:
+                raise CommandError(f"No user named {owner!r}")
+        try:
+            files = model_files(paths)
+        except ImportProblem as exc:
+            raise CommandError(str(exc))
+        if name and len(files) != 1:
+            raise CommandError("--name needs exactly one model file")
+        if not files:
+            raise CommandError("No model files found")
+        self.stdout.write(f"Importing {len(files)} model file{'s' if len(files) != 1 else ''}")
+        for path in files:
+            asset = import_model(path, owner=user, name=name)
+            formats = ", ".join(f.format_type for f in asset.formats.all())
+            resources = asset.resources.count()
+            self.stdout.write(f"  {asset.pk}  {path.name}  [{formats}, {resources} file{'s' if resources != 1 else ''}]")
+        self.stdout.write(self.style.SUCCESS(f"Imported {len(files)} asset{'s' if len(files) != 1 else ''}."))

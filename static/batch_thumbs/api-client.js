@@ -1,0 +1,297 @@
+/**
+ * The one fetch wrapper for the thumbnail API.
+ *
+ * Sends the bearer token (only ever in the Authorization header), sends and reads JSON, keeps
+ * asset ids as strings (ids are 64-bit; a JSON number above 2**53 would be rounded), surfaces
+ * the server's `detail` as the error message, and retries network errors, 5xx and 429 with
+ * exponential backoff. Other 4xx answers are final. A 401 asks the token provider for a fresh
+ * token once.
+ */
+import { delay } from './signals.js';
+
+/** An HTTP error answered by the API (or a network failure, status 0). */
+class ApiError extends Error {
+
+	/**
+	 * @param {string} message - The server's `detail`, or a description.
+	 * @param {{status?: number, body?: unknown, cause?: unknown}} [options]
+	 */
+	constructor( message, { status = 0, body = null, cause } = {} ) {
+
+		super( message, { cause } );
+		this.name = 'ApiError';
+		this.status = status;
+		this.body = body;
+
+	}
+
+	/** Whether trying again may help (network errors, 5xx, 429). */
+	get retryable() {
+
+		return this.status === 0 || this.status === 429 || this.status >= 500;
+
+	}
+
+}
+
+/**
+ * JSON.parse that keeps integers beyond 2**53 as their exact source text (string), so an id
+ * sent as a number by mistake is never rounded.
+ *
+ * @param {string} text
+ * @return {unknown}
+ */
+function parseJson( text ) {
+
+	return JSON.parse( text, ( key, value, context ) => {
+
+		if ( typeof value === 'number' && ! Number.isSafeInteger( value ) && Number.isInteger( value ) && context && typeof context.source === 'string' ) {
+
+			return context.source;
+
+		}
+
+		return value;
+
+	} );
+
+}
+
+/**
+ * Create an API client.
+ *
+ * @param {Object} options
+ * @param {string} [options.baseUrl="/api/v1"] - API root.
+ * @param {function({force?: boolean}): Promise<string|null>} options.getToken - Token provider;
+ *   `force` asks for a new token (after a 401).
+ * @param {number} [options.retries=4] - Extra attempts for retryable failures.
+ * @param {number} [options.baseDelayMs=500] - First backoff delay; doubles each attempt.
+ * @param {number} [options.maxDelayMs=8000]
+ * @param {typeof fetch} [options.fetchImpl]
+ * @param {function(ApiError, number, number): void} [options.onRetry] - (error, attempt, delayMs).
+ * @return {ApiClient}
+ */
+function createApiClient( { baseUrl = '/api/v1', getToken, retries = 4, baseDelayMs = 500, maxDelayMs = 8000, fetchImpl, onRetry } = {} ) {
+
+	const root = baseUrl.replace( /\/+$/, '' );
+	const doFetch = fetchImpl || ( ( ...args ) => fetch( ...args ) );
+
+	/**
+	 * One request, with retries.
+	 *
+	 * @param {string} method
+	 * @param {string} path - Path under the base URL, e.g. "/admin/thumbnail-jobs/claim".
+	 * @param {{body?: unknown, query?: Object, signal?: AbortSignal, retry?: boolean, keepalive?: boolean}} [options]
+	 * @return {Promise<any>} Parsed JSON (null for an empty body).
+	 */
+	async function request( method, path, { body, query, signal, retry = true, keepalive = false } = {} ) {
+
+		const url = root + path + queryString( query );
+		let forcedToken = false;
+
+		for ( let attempt = 0; ; attempt ++ ) {
+
+			try {
+
+				return await once( method, url, { body, signal, keepalive, forceToken: forcedToken } );
+
+			} catch ( error ) {
+
+				if ( signal && signal.aborted ) throw error;
+				if ( ! ( error instanceof ApiError ) ) throw error;
+				if ( error.status === 401 && ! forcedToken ) {
+
+					forcedToken = true;
+					attempt --;
+					continue;
+
+				}
+
+				if ( ! retry || ! error.retryable || attempt >= retries ) throw error;
+				const wait = backoff( attempt, error );
+				if ( onRetry ) onRetry( error, attempt + 1, wait );
+				await delay( wait, signal );
+
+			}
+
+		}
+
+	}
+
+	async function once( method, url, { body, signal, keepalive, forceToken } ) {
+
+		const headers = { Accept: 'application/json' };
+		const token = getToken ? await getToken( { force: forceToken } ) : null;
+		if ( token ) headers.Authorization = `Bearer ${token}`;
+		if ( body !== undefined ) headers[ 'Content-Type' ] = 'application/json';
+
+		let response;
+		try {
+
+			response = await doFetch( url, {
+				method,
+				headers,
+				body: body === undefined ? undefined : JSON.stringify( body ),
+				signal,
+				keepalive,
+				// The API authenticates by the bearer header alone; no cookie goes with it.
+				credentials: 'omit',
+				cache: 'no-store',
+			} );
+
+		} catch ( error ) {
+
+			if ( signal && signal.aborted ) throw error;
+			throw new ApiError( `Network error: ${error.message}`, { status: 0, cause: error } );
+
+		}
+
+		const text = await response.text();
+		let data = null;
+		if ( text ) {
+
+			try {
+
+				data = parseJson( text );
+
+			} catch {
+
+				data = null;
+
+			}
+
+		}
+
+		if ( ! response.ok ) {
+
+			const detail = data && typeof data.detail === 'string' ? data.detail : `HTTP ${response.status}${response.statusText ? ' ' + response.statusText : ''}`;
+			const error = new ApiError( detail, { status: response.status, body: data } );
+			error.retryAfter = Number( response.headers.get( 'Retry-After' ) ) || 0;
+			throw error;
+
+		}
+
+		return data;
+
+	}
+
+	function backoff( attempt, error ) {
+
+		const exponential = Math.min( maxDelayMs, baseDelayMs * 2 ** attempt );
+		const jittered = exponential * ( 0.75 + Math.random() * 0.5 );
+		const hinted = error.retryAfter ? Math.min( maxDelayMs * 4, error.retryAfter * 1000 ) : 0;
+		return Math.round( Math.max( jittered, hinted ) );
+
+	}
+
+	const id = ( value ) => encodeURIComponent( String( value ) );
+
+	/** @typedef {ReturnType<typeof createApiClient>} ApiClient */
+	return {
+		request,
+
+		/**
+		 * Lease the next assets to render.
+		 *
+		 * @param {{runnerId: string, count: number, viewerCompatibleOnly?: boolean, includeFailed?: boolean, force?: boolean, selection?: string|null, assetIds?: string[]|null}} params
+		 * @param {AbortSignal} [signal]
+		 * @return {Promise<{assets: Object[], lease_seconds: number, remaining: number}>}
+		 */
+		claim( { runnerId, count, viewerCompatibleOnly = true, includeFailed = false, force = false, selection = null, assetIds = null }, signal ) {
+
+			return request( 'POST', '/admin/thumbnail-jobs/claim', {
+				signal,
+				body: {
+					runner_id: runnerId,
+					count,
+					viewer_compatible_only: viewerCompatibleOnly,
+					include_failed: includeFailed,
+					force,
+					selection: selection || null,
+					asset_ids: assetIds ? assetIds.map( String ) : null,
+				},
+			} );
+
+		},
+
+		/**
+		 * Give back leased assets that will not be processed.
+		 *
+		 * @param {{runnerId: string, assetIds: string[], keepalive?: boolean}} params
+		 * @return {Promise<{released: number}>}
+		 */
+		release( { runnerId, assetIds, keepalive = false } ) {
+
+			return request( 'POST', '/admin/thumbnail-jobs/release', {
+				keepalive,
+				retry: ! keepalive,
+				body: { runner_id: runnerId, asset_ids: assetIds.map( String ) },
+			} );
+
+		},
+
+		/**
+		 * Read-only listing of assets without a thumbnail.
+		 *
+		 * @param {{limit?: number, offset?: number, viewerCompatibleOnly?: boolean, includeFailed?: boolean}} [params]
+		 * @return {Promise<{assets: Object[], total_count: number, has_more: boolean}>}
+		 */
+		listMissing( { limit = 50, offset = 0, viewerCompatibleOnly = true, includeFailed = false } = {} ) {
+
+			return request( 'GET', '/admin/assets/missing-thumbnails', {
+				query: { limit, offset, viewer_compatible_only: viewerCompatibleOnly, include_failed: includeFailed },
+			} );
+
+		},
+
+		/**
+		 * Store a captured thumbnail (ends the lease).
+		 *
+		 * @param {string} assetId
+		 * @param {{thumbnailBase64: string, runnerId: string, renderer?: string, renderSettings?: Object}} params
+		 * @param {AbortSignal} [signal]
+		 * @return {Promise<{success: boolean, thumbnail_url: string, preview_image_url: string, asset_url: string, width: number, height: number, bytes: number}>}
+		 */
+		uploadThumbnail( assetId, { thumbnailBase64, runnerId, renderer = '', renderSettings = {} }, signal ) {
+
+			return request( 'POST', `/admin/assets/${id( assetId )}/thumbnail`, {
+				signal,
+				body: { thumbnail_base64: thumbnailBase64, runner_id: runnerId, renderer, render_settings: renderSettings },
+			} );
+
+		},
+
+		/**
+		 * Record why an asset could not be rendered (ends the lease).
+		 *
+		 * @param {string} assetId
+		 * @param {{reason: string, detail?: string, runnerId: string}} params
+		 * @return {Promise<{attempts: number, reason: string}>}
+		 */
+		reportFailure( assetId, { reason, detail = '', runnerId } ) {
+
+			return request( 'POST', `/admin/assets/${id( assetId )}/thumbnail-failure`, {
+				body: { reason: String( reason ).slice( 0, 64 ), detail: String( detail ).slice( 0, 4000 ), runner_id: runnerId },
+			} );
+
+		},
+	};
+
+}
+
+function queryString( query ) {
+
+	if ( ! query ) return '';
+	const params = new URLSearchParams();
+	for ( const [ key, value ] of Object.entries( query ) ) {
+
+		if ( value !== undefined && value !== null ) params.set( key, String( value ) );
+
+	}
+
+	const text = params.toString();
+	return text ? `?${text}` : '';
+
+}
+
+export { ApiError, createApiClient, parseJson };

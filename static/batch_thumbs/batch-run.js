@@ -1,0 +1,520 @@
+/**
+ * The run state machine behind the admin page, without any DOM.
+ *
+ *   idle ──start──▶ running ──pause──▶ paused ──resume──▶ running
+ *                     │  ▲                │
+ *                     │  └── next asset   └──stop──▶ stopped
+ *                     ├──stop──▶ stopping ──▶ stopped
+ *                     └── nothing left ──▶ finished      (an auth error ends in "error")
+ *
+ * The run claims assets in batches (leases, so two pages never render the same asset), keeps
+ * claiming until the server has none left, processes them one at a time through the shared
+ * pipeline, and gives back whatever it claimed but did not process when it stops or the page
+ * goes away. Skip aborts only the asset in flight (its own AbortController), so it can never
+ * skip the next one. Events are dispatched as CustomEvents; their `detail` is plain data.
+ */
+import { ApiError } from './api-client.js';
+import { AbortError } from './errors.js';
+import { processAsset } from './pipeline.js';
+
+/** Run states. */
+const RunState = Object.freeze( {
+	IDLE: 'idle',
+	RUNNING: 'running',
+	PAUSED: 'paused',
+	STOPPING: 'stopping',
+	STOPPED: 'stopped',
+	FINISHED: 'finished',
+	ERROR: 'error',
+} );
+
+const SKIP_MESSAGE = 'Skipped by the admin';
+const STOP_MESSAGE = 'Stopped by the admin';
+
+/**
+ * One batch run.
+ *
+ * Events: `state` {state, previous}, `log` {level, message}, `claim` {count, remaining},
+ * `asset-start` {asset, index}, `stage` {asset, stage}, `asset-done` {asset, result},
+ * `stats` {…stats}, `review` is not an event: pass a `review` hook instead.
+ */
+class BatchRun extends EventTarget {
+
+	/**
+	 * @param {Object} params
+	 * @param {import('./api-client.js').ApiClient} params.api
+	 * @param {import('./renderer.js').RenderContext} params.renderer
+	 * @param {string} params.runnerId
+	 * @param {function(): Object} params.getSettings - Current settings: batchSize,
+	 *   viewerCompatibleOnly, includeFailed, width, height, quality, background, timeoutSeconds,
+	 *   reviewMode. Read before each claim and each asset, so changes apply to the next one.
+	 * @param {{id: string, count: number, force: boolean}|null} [params.selection] - Saved
+	 *   admin selection to process instead of "everything missing a thumbnail".
+	 * @param {string[]|null} [params.assetIds] - Restrict to these ids (Retry failed).
+	 * @param {function(Object): Promise<string>} [params.review] - Review hook for review mode.
+	 * @param {number} [params.maxFailures=3] - Failures after which the server stops offering
+	 *   an asset (THUMBNAIL_MAX_FAILURES); only used to estimate totals.
+	 */
+	constructor( { api, renderer, runnerId, getSettings, selection = null, assetIds = null, review = null, maxFailures = 3 } ) {
+
+		super();
+		this.api = api;
+		this.renderer = renderer;
+		this.runnerId = runnerId;
+		this.getSettings = getSettings;
+		this.selection = selection;
+		this.assetIds = assetIds ? assetIds.map( String ) : null;
+		this.review = review;
+
+		this.state = RunState.IDLE;
+		this.queue = [];
+		this.current = null;
+		this.skippedIds = new Set();
+		this.seenIds = new Set();
+		this.heldBack = new Set();
+		this.requeued = new Map();
+		this.maxFailures = maxFailures;
+		this.failures = new Map();
+		this.exhausted = false;
+		this.serverRemaining = null;
+		this.stats = {
+			completed: 0,
+			failed: 0,
+			skipped: 0,
+			processed: 0,
+			total: selection ? selection.count : ( assetIds ? assetIds.length : null ),
+			startedAt: null,
+			activeMs: 0,
+			lastMs: 0,
+		};
+		this._resumeWaiters = [];
+		this._activeSince = null;
+		this._stopRequested = false;
+		this._done = null;
+
+	}
+
+	// -----------------------------------------------------------------------------------------
+	// Controls
+
+	/**
+	 * Start processing; resolves when the run has finished, stopped or failed.
+	 *
+	 * @return {Promise<void>}
+	 */
+	start() {
+
+		if ( this._done ) return this._done;
+		this.stats.startedAt = Date.now();
+		this._activeSince = performance.now();
+		this._setState( RunState.RUNNING );
+		this._done = this._loop();
+		return this._done;
+
+	}
+
+	/** Hold before the next asset (the one in flight finishes first). */
+	pause() {
+
+		if ( this.state !== RunState.RUNNING ) return;
+		this._accumulateActive();
+		this._setState( RunState.PAUSED );
+		this.log( 'info', this.current ? 'Pausing after the current asset' : 'Paused' );
+
+	}
+
+	/** Continue after a pause. */
+	resume() {
+
+		if ( this.state !== RunState.PAUSED ) return;
+		this._activeSince = performance.now();
+		this._setState( RunState.RUNNING );
+		this.log( 'info', 'Resumed' );
+		this._wakeUp();
+
+	}
+
+	/**
+	 * Abort the asset in flight and count it as skipped. Does nothing unless `assetId` (when
+	 * given) is the asset in flight, so a late click can never skip the next asset.
+	 *
+	 * @param {string} [assetId]
+	 * @return {boolean} Whether an asset was aborted.
+	 */
+	skip( assetId ) {
+
+		const current = this.current;
+		if ( ! current || current.controller.signal.aborted ) return false;
+		if ( assetId !== undefined && assetId !== null && String( assetId ) !== current.asset.id ) return false;
+		current.controller.abort( new AbortError( SKIP_MESSAGE ) );
+		return true;
+
+	}
+
+	/**
+	 * Stop: abort the asset in flight, give back every claimed asset not processed.
+	 *
+	 * @return {Promise<void>} Resolves when the run has wound down.
+	 */
+	stop() {
+
+		if ( ! this._done ) {
+
+			this._setState( RunState.STOPPED );
+			return Promise.resolve();
+
+		}
+
+		if ( this._isOver() ) return this._done;
+		this._stopRequested = true;
+		if ( this.state === RunState.RUNNING ) this._accumulateActive();
+		this._setState( RunState.STOPPING );
+		if ( this.current ) this.current.controller.abort( new AbortError( STOP_MESSAGE ) );
+		this._wakeUp();
+		return this._done;
+
+	}
+
+	/**
+	 * Ids this run holds a lease on but has not finished (for release on page unload).
+	 *
+	 * @return {string[]}
+	 */
+	heldIds() {
+
+		const ids = this.queue.map( ( item ) => item.asset.id );
+		if ( this.current ) ids.push( this.current.asset.id );
+		return [ ...new Set( [ ...ids, ...this.skippedIds, ...this.heldBack ] ) ];
+
+	}
+
+	/**
+	 * Derived numbers for display: rate, success rate, ETA.
+	 *
+	 * @return {Object}
+	 */
+	snapshot() {
+
+		const s = this.stats;
+		const activeMs = s.activeMs + ( this.state === RunState.RUNNING && this._activeSince !== null ? performance.now() - this._activeSince : 0 );
+		const decided = s.completed + s.failed;
+		const pending = this.queue.length + ( this.current ? 1 : 0 );
+		const total = this.serverRemaining === null && s.total === null ? null : Math.max( s.total || 0, s.processed + pending + ( this.serverRemaining || 0 ) );
+		const remaining = total === null ? null : Math.max( 0, total - s.processed );
+		const perAssetMs = s.processed > 0 ? activeMs / s.processed : null;
+		return {
+			state: this.state,
+			completed: s.completed,
+			failed: s.failed,
+			skipped: s.skipped,
+			processed: s.processed,
+			total,
+			remaining,
+			successRate: decided > 0 ? s.completed / decided : null,
+			perMinute: activeMs > 1000 && s.processed > 0 ? s.processed / ( activeMs / 60000 ) : null,
+			etaMs: perAssetMs !== null && remaining !== null ? remaining * perAssetMs : null,
+			lastMs: s.lastMs,
+			current: this.current ? this.current.asset : null,
+		};
+
+	}
+
+	/**
+	 * Emit a log line.
+	 *
+	 * @param {'info'|'success'|'warning'|'error'} level
+	 * @param {string} message
+	 */
+	log( level, message ) {
+
+		this._emit( 'log', { level, message, time: new Date() } );
+
+	}
+
+	// -----------------------------------------------------------------------------------------
+	// Loop
+
+	async _loop() {
+
+		try {
+
+			while ( ! this._stopRequested ) {
+
+				await this._waitWhilePaused();
+				if ( this._stopRequested ) break;
+
+				if ( this.queue.length === 0 ) {
+
+					if ( this.exhausted ) break;
+					const claimed = await this._claim();
+					if ( ! claimed ) break;
+					continue;
+
+				}
+
+				const item = this.queue.shift();
+				if ( Date.now() > item.leaseUntil ) {
+
+					this.log( 'warning', `Lease on asset ${item.asset.id} ran out before its turn; it will be claimed again later` );
+					continue;
+
+				}
+
+				if ( this.seenIds.has( item.asset.id ) ) continue;
+				await this._process( item.asset );
+
+			}
+
+			if ( this._stopRequested ) {
+
+				await this._releaseHeld();
+				this._setState( RunState.STOPPED );
+				this.log( 'warning', 'Stopped' );
+
+			} else {
+
+				await this._releaseHeld();
+				this._accumulateActive();
+				this._setState( RunState.FINISHED );
+				const s = this.stats;
+				this.log( 'success', `Finished: ${s.completed} done, ${s.failed} failed, ${s.skipped} skipped` );
+
+			}
+
+		} catch ( error ) {
+
+			this._accumulateActive();
+			await this._releaseHeld().catch( () => undefined );
+			this._setState( RunState.ERROR );
+			this.log( 'error', error.message );
+			this._emit( 'fatal', { message: error.message, status: error.status || 0 } );
+
+		} finally {
+
+			this._emitStats();
+
+		}
+
+	}
+
+	async _claim() {
+
+		const settings = this.getSettings();
+		const count = this._claimSize( settings );
+		let answer;
+		try {
+
+			answer = await this.api.claim( {
+				runnerId: this.runnerId,
+				count,
+				viewerCompatibleOnly: Boolean( settings.viewerCompatibleOnly ),
+				includeFailed: Boolean( settings.includeFailed ) || Boolean( this.assetIds ),
+				force: this.selection ? Boolean( this.selection.force ) : false,
+				selection: this.selection ? this.selection.id : null,
+				assetIds: this.assetIds,
+			} );
+
+		} catch ( error ) {
+
+			if ( error instanceof ApiError ) throw error;
+			throw new Error( `Could not claim assets: ${error.message}` );
+
+		}
+
+		const assets = ( answer && answer.assets ) || [];
+		for ( const asset of assets ) this.requeued.delete( String( asset.id ) );
+		// `remaining` counts assets this run already failed (a failure ends the lease) that
+		// it will not try again; leave them out of the totals.
+		const includeFailed = Boolean( settings.includeFailed ) || Boolean( this.assetIds );
+		const notAgain = [ ...this.requeued.values() ].filter( ( attempts ) => includeFailed || attempts < this.maxFailures ).length;
+		this.serverRemaining = Math.max( 0, ( Number( answer && answer.remaining ) || 0 ) - notAgain );
+		this.leaseSeconds = Number( answer && answer.lease_seconds ) || 300;
+		const leaseUntil = Date.now() + this.leaseSeconds * 1000;
+		// An asset this run already failed or skipped comes back from a claim once its lease is
+		// over (failures end the lease). It is not tried again in this run: the claim now holds
+		// it, so further claims move on to other assets, and it is released when the run ends.
+		const fresh = [];
+		for ( const asset of assets ) {
+
+			const id = String( asset.id );
+			if ( this.seenIds.has( id ) ) this.heldBack.add( id );
+			else fresh.push( { asset: { ...asset, id }, leaseUntil } );
+
+		}
+
+		this.queue.push( ...fresh );
+		this._emit( 'claim', { count: assets.length, remaining: this.serverRemaining } );
+		this._emitStats();
+		if ( assets.length === 0 ) {
+
+			this.exhausted = true;
+			return false;
+
+		}
+
+		if ( fresh.length > 0 ) this.log( 'info', `Claimed ${fresh.length} asset${fresh.length === 1 ? '' : 's'} (${this.serverRemaining} more waiting)` );
+		return true;
+
+	}
+
+	/** Claim no more than can be rendered well within the lease, at the measured speed. */
+	_claimSize( settings ) {
+
+		const batchSize = Math.min( 100, Math.max( 1, Math.round( Number( settings.batchSize ) || 50 ) ) );
+		const s = this.stats;
+		if ( s.processed < 3 || ! this.leaseSeconds ) return batchSize;
+		const perAssetSeconds = Math.max( 0.05, s.activeMs / s.processed / 1000 );
+		return Math.max( 1, Math.min( batchSize, Math.floor( this.leaseSeconds * 0.6 / perAssetSeconds ) ) );
+
+	}
+
+	async _process( asset ) {
+
+		const settings = this.getSettings();
+		const controller = new AbortController();
+		this.current = { asset, controller, startedAt: performance.now() };
+		this._emit( 'asset-start', { asset } );
+		this._emitStats();
+
+		const result = await processAsset( {
+			asset,
+			renderer: this.renderer,
+			api: this.api,
+			signal: controller.signal,
+			review: settings.reviewMode && this.review ? this.review : null,
+			options: {
+				width: settings.width,
+				height: settings.height,
+				quality: settings.quality,
+				background: settings.background,
+				timeoutMs: ( Number( settings.timeoutSeconds ) || 60 ) * 1000,
+				runnerId: this.runnerId,
+			},
+			onStage: ( stage, info ) => this._emit( 'stage', { asset, stage, format: info.format || null } ),
+		} );
+
+		this.current = null;
+		if ( result.status === 'skipped' && this._stopRequested ) {
+
+			// Not processed: given back with the rest of the queue.
+			this.queue.unshift( { asset, leaseUntil: Infinity } );
+			this._emit( 'asset-done', { asset, result: { ...result, status: 'stopped' } } );
+			return;
+
+		}
+
+		const s = this.stats;
+		this.seenIds.add( asset.id );
+		s.processed += 1;
+		s.lastMs = result.ms;
+		if ( result.status === 'done' ) {
+
+			s.completed += 1;
+			this.failures.delete( asset.id );
+			this.log( 'success', `${label( asset )}: thumbnail saved (${( result.ms / 1000 ).toFixed( 1 )} s)` );
+
+		} else if ( result.status === 'skipped' ) {
+
+			s.skipped += 1;
+			this.skippedIds.add( asset.id );
+			this.log( 'warning', `${label( asset )}: skipped` );
+
+		} else {
+
+			s.failed += 1;
+			this.requeued.set( asset.id, Number( result.attempts ) || 1 );
+			this.failures.set( asset.id, { asset, reason: result.reason, detail: result.detail, attempts: result.attempts } );
+			this.log( 'error', `${label( asset )}: ${result.reason} — ${result.detail}` );
+			if ( result.reportError ) this.log( 'warning', `Could not record the failure of asset ${asset.id}: ${result.reportError}` );
+			// Not recorded (server trouble, or the report failed): the lease is still ours.
+			if ( result.retryable || result.reportError ) this.heldBack.add( asset.id );
+
+		}
+
+		this._emit( 'asset-done', { asset, result } );
+		this._emitStats();
+		if ( result.fatal ) throw new ApiError( result.reportError || result.detail, { status: result.httpStatus || 401 } );
+
+	}
+
+	async _releaseHeld() {
+
+		const ids = this.heldIds();
+		this.queue = [];
+		if ( ids.length === 0 ) return;
+		try {
+
+			const answer = await this.api.release( { runnerId: this.runnerId, assetIds: ids } );
+			this.log( 'info', `Released ${answer && answer.released !== undefined ? answer.released : ids.length} claimed asset(s)` );
+
+		} catch ( error ) {
+
+			this.log( 'warning', `Could not release claimed assets (their leases will expire): ${error.message}` );
+
+		}
+
+	}
+
+	_waitWhilePaused() {
+
+		if ( this.state !== RunState.PAUSED ) return Promise.resolve();
+		return new Promise( ( resolve ) => this._resumeWaiters.push( resolve ) );
+
+	}
+
+	_wakeUp() {
+
+		const waiters = this._resumeWaiters;
+		this._resumeWaiters = [];
+		for ( const resolve of waiters ) resolve();
+
+	}
+
+	_accumulateActive() {
+
+		if ( this._activeSince !== null ) {
+
+			this.stats.activeMs += performance.now() - this._activeSince;
+			this._activeSince = null;
+
+		}
+
+	}
+
+	_isOver() {
+
+		return [ RunState.STOPPED, RunState.FINISHED, RunState.ERROR ].includes( this.state );
+
+	}
+
+	_setState( state ) {
+
+		if ( state === this.state ) return;
+		const previous = this.state;
+		this.state = state;
+		this._emit( 'state', { state, previous } );
+		this._emitStats();
+
+	}
+
+	_emitStats() {
+
+		this._emit( 'stats', this.snapshot() );
+
+	}
+
+	_emit( type, detail ) {
+
+		this.dispatchEvent( new CustomEvent( type, { detail } ) );
+
+	}
+
+}
+
+function label( asset ) {
+
+	return `Asset ${asset.id}${asset.name ? ` “${asset.name}”` : ''}`;
+
+}
+
+export { BatchRun, RunState };

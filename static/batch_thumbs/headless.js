@@ -1,0 +1,195 @@
+/**
+ * Entry point for the headless runner. Python Playwright opens the headless page and calls
+ * these functions through `page.evaluate`, e.g.
+ *
+ *     const h = await import('/static/batch_thumbs/headless.js');
+ *     await h.setup({token, apiBase: '/api/v1', runnerId: 'ci-1'});
+ *     return await h.processOne(asset, {});
+ *
+ * Everything returned is plain, JSON-serialisable data. Importing this module has no side
+ * effects; state lives in this module only (nothing on `window`).
+ */
+import { createApiClient } from './api-client.js';
+import { configureDecoders } from './loaders.js';
+import { processAsset } from './pipeline.js';
+import { DEFAULT_BACKGROUND, createRenderer, getRendererInfo } from './renderer.js';
+
+const _state = {
+	context: null,
+	api: null,
+	options: {},
+	controller: null,
+};
+
+/**
+ * Create the renderer and the API client. Calling it again reconfigures the options and the
+ * token; the renderer is kept unless the output size changes.
+ *
+ * @param {Object} config
+ * @param {string} [config.token] - Bearer token for the API.
+ * @param {string} [config.apiBase="/api/v1"]
+ * @param {string} [config.runnerId="headless"]
+ * @param {number} [config.width=1280]
+ * @param {number} [config.height=800]
+ * @param {number} [config.quality=0.85]
+ * @param {string} [config.background="#e8eaed"]
+ * @param {number} [config.timeoutSeconds=60]
+ * @param {{draco?: string, basis?: string}} [config.decoders] - Decoder folder URLs.
+ * @param {HTMLElement} [config.container] - Where to attach the canvas (optional, for viewing).
+ * @param {boolean} [config.antialias=true] - MSAA (off renders faster on software GL).
+ * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number}>}
+ */
+async function setup( config = {} ) {
+
+	const width = Number( config.width ) || 1280;
+	const height = Number( config.height ) || 800;
+	if ( ! _state.context ) {
+
+		_state.context = createRenderer( { width, height, antialias: config.antialias !== false } );
+		const container = config.container || document.getElementById( 'batch-thumbs-headless' ) || document.body;
+		if ( container ) {
+
+			_state.context.canvas.style.maxWidth = '100%';
+			container.appendChild( _state.context.canvas );
+
+		}
+
+	} else if ( _state.context.width !== width || _state.context.height !== height ) {
+
+		_state.context.setSize( width, height );
+
+	}
+
+	const staticRoot = config.staticUrl || '/static/';
+	const decoders = config.decoders || pageConfig().decoders || {};
+	configureDecoders( {
+		draco: decoders.draco || `${staticRoot}vendor/three/examples/jsm/libs/draco/gltf/`,
+		basis: decoders.basis || `${staticRoot}vendor/three/examples/jsm/libs/basis/`,
+		renderer: _state.context.renderer,
+	} );
+
+	const token = config.token || null;
+	_state.api = createApiClient( {
+		baseUrl: config.apiBase || '/api/v1',
+		getToken: async () => token,
+	} );
+	_state.options = {
+		width,
+		height,
+		quality: Number( config.quality ) || 0.85,
+		background: config.background || DEFAULT_BACKGROUND,
+		timeoutMs: ( Number( config.timeoutSeconds ) || 60 ) * 1000,
+		runnerId: String( config.runnerId || 'headless' ),
+	};
+
+	return {
+		rendererString: _state.context.rendererString,
+		maxTextureSize: _state.context.maxTextureSize,
+		width: _state.context.width,
+		height: _state.context.height,
+	};
+
+}
+
+/** Configuration the headless page embeds (decoder URLs), if any. */
+function pageConfig() {
+
+	const element = document.getElementById( 'batch-thumbs-config' );
+	if ( ! element ) return {};
+	try {
+
+		return JSON.parse( element.textContent ) || {};
+
+	} catch {
+
+		return {};
+
+	}
+
+}
+
+function requireSetup() {
+
+	if ( ! _state.context ) throw new Error( 'headless.setup(config) must be called first' );
+
+}
+
+/**
+ * Render, capture and upload one asset (or record its failure).
+ *
+ * @param {Object} asset - As returned by the claim endpoint.
+ * @param {Object} [options] - Overrides of the setup options for this asset.
+ * @return {Promise<import('./pipeline.js').AssetResult>}
+ */
+async function processOne( asset, options = {} ) {
+
+	requireSetup();
+	const controller = new AbortController();
+	_state.controller = controller;
+	try {
+
+		return await processAsset( {
+			asset,
+			renderer: _state.context,
+			api: _state.api,
+			options: { ..._state.options, ...options },
+			signal: controller.signal,
+		} );
+
+	} finally {
+
+		if ( _state.controller === controller ) _state.controller = null;
+
+	}
+
+}
+
+/**
+ * Load, render and capture only: no upload and no failure report. For benchmarks.
+ *
+ * @param {Object} asset
+ * @param {Object} [options] - `returnImage: true` adds the JPEG data URL to the result.
+ * @return {Promise<import('./pipeline.js').AssetResult>} `ms` is the time for the asset.
+ */
+async function floor( asset, options = {} ) {
+
+	return processOne( asset, { ...options, upload: false, report: false } );
+
+}
+
+/**
+ * GPU memory counters and, where Chromium exposes it, the JS heap.
+ *
+ * @return {{geometries: number, textures: number, programs: number, jsHeapUsed?: number, jsHeapTotal?: number}}
+ */
+function memory() {
+
+	requireSetup();
+	const info = getRendererInfo( _state.context.renderer );
+	const out = { ...info.memory, programs: info.programs };
+	if ( performance.memory ) {
+
+		out.jsHeapUsed = performance.memory.usedJSHeapSize;
+		out.jsHeapTotal = performance.memory.totalJSHeapSize;
+
+	}
+
+	return out;
+
+}
+
+/**
+ * Abort the asset in flight (its result comes back with status "skipped").
+ *
+ * @param {string} [message]
+ * @return {boolean} Whether something was in flight.
+ */
+function abort( message = 'Aborted by the runner' ) {
+
+	if ( ! _state.controller ) return false;
+	_state.controller.abort( new Error( message ) );
+	return true;
+
+}
+
+export { setup, processOne, floor, memory, abort };

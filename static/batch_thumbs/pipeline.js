@@ -1,0 +1,307 @@
+/**
+ * One asset, start to finish: load → frame → wait until ready → render → capture → (review) →
+ * upload, or report the failure to the server. Shared by the admin page and the headless run.
+ *
+ * Each asset gets a fresh scene that is disposed afterwards, whatever happens. Nothing is
+ * captured unless this asset's model loaded and framed: a failed load can never produce a
+ * picture of the previous model.
+ */
+import { ApiError } from './api-client.js';
+import { AbortError, Reason, ThumbnailError, toThumbnailError } from './errors.js';
+import { DEFAULT_TIMEOUT_MS, loadFormat, selectFormat } from './loaders.js';
+import {
+	DEFAULT_BACKGROUND,
+	VIEW_ANGLES,
+	collectPoints,
+	computeFraming,
+	createCamera,
+	createScene,
+	disposeScene,
+	nextFrames,
+	parseBackground,
+	presentationFraming,
+	renderAndCapture,
+	waitUntilReady,
+} from './renderer.js';
+import { createDeadline, reasonOf, throwIfAborted } from './signals.js';
+import { disposeObject } from './dispose.js';
+
+/**
+ * @typedef {Object} AssetResult
+ * @property {string} assetId
+ * @property {'done'|'failed'|'skipped'} status
+ * @property {string} [reason] - Failure reason code.
+ * @property {string} [detail] - Readable explanation.
+ * @property {number} ms - Wall time for the asset.
+ * @property {string} [thumbnailUrl]
+ * @property {string} [formatType]
+ * @property {Object<string, number>} timings - Per stage, in ms.
+ * @property {boolean} [fatal] - The run cannot continue (authentication lost).
+ * @property {number} [attempts] - Failure count recorded by the server.
+ * @property {string} [reportError] - Why the failure could not be recorded.
+ * @property {boolean} [retryable] - A server or network failure, not recorded against the asset.
+ * @property {string} [dataUrl] - The capture, when `options.returnImage` is set.
+ */
+
+/**
+ * Settings for one asset: the run's options with the asset's presentation params applied.
+ *
+ * @param {Object} asset
+ * @param {Object} options
+ * @return {{width: number, height: number, quality: number, background: string, timeoutMs: number, runnerId: string}}
+ */
+function resolveSettings( asset, options ) {
+
+	const params = ( asset && asset.presentation_params ) || {};
+	return {
+		width: clampInt( options.width, 64, 4096, 1280 ),
+		height: clampInt( options.height, 64, 4096, 800 ),
+		quality: Math.min( 1, Math.max( 0.1, Number( options.quality ) || 0.85 ) ),
+		background: parseBackground( params.backgroundColor ) || parseBackground( options.background ) || DEFAULT_BACKGROUND,
+		timeoutMs: Number( options.timeoutMs ) > 0 ? Number( options.timeoutMs ) : DEFAULT_TIMEOUT_MS,
+		runnerId: String( options.runnerId || 'browser' ),
+	};
+
+}
+
+function clampInt( value, min, max, fallback ) {
+
+	const number = Math.round( Number( value ) );
+	return Number.isFinite( number ) && number > 0 ? Math.min( max, Math.max( min, number ) ) : fallback;
+
+}
+
+/**
+ * Process one asset.
+ *
+ * @param {Object} params
+ * @param {Object} params.asset - Asset from the claim endpoint (id is a string).
+ * @param {import('./renderer.js').RenderContext} params.renderer - The shared renderer.
+ * @param {import('./api-client.js').ApiClient} [params.api] - Needed to upload / report.
+ * @param {Object} [params.options] - width, height, quality, background, timeoutMs, runnerId;
+ *   `upload` (default true), `report` (default true), `returnImage`, `angleIndex`.
+ * @param {AbortSignal} [params.signal] - Abort to skip or stop (result status "skipped").
+ * @param {function(Object): Promise<'accept'|'retake'|'reject'>} [params.review] - Optional hook
+ *   shown each capture before upload; the batch waits for its answer.
+ * @param {function(string, Object): void} [params.onStage] - Progress callback (stage name, info).
+ * @return {Promise<AssetResult>}
+ */
+async function processAsset( { asset, renderer: context, api, options = {}, signal, review, onStage } ) {
+
+	const started = performance.now();
+	const assetId = String( asset.id );
+	const settings = resolveSettings( asset, options );
+	const upload = options.upload !== false;
+	const report = options.report !== false;
+	const timings = {};
+	const result = { assetId, status: 'failed', ms: 0, timings };
+	let stageStart = started;
+	const stage = ( name, info = {} ) => {
+
+		const now = performance.now();
+		stageStart = now;
+		if ( onStage ) onStage( name, { assetId, ...info } );
+
+	};
+
+	const mark = ( name ) => {
+
+		timings[ name ] = Math.round( performance.now() - stageStart );
+
+	};
+
+	let model = null;
+	let scene = null;
+	const deadline = createDeadline( signal, settings.timeoutMs );
+
+	try {
+
+		throwIfAborted( deadline.signal );
+		if ( context.width !== settings.width || context.height !== settings.height ) context.setSize( settings.width, settings.height );
+		clearCanvas( context, settings.background );
+
+		const format = selectFormat( asset );
+		result.formatType = format.format_type;
+		stage( 'load', { format } );
+		const loaded = await loadFormat( format, { signal: deadline.signal, timeoutMs: Infinity } );
+		model = loaded.object;
+		mark( 'load' );
+
+		stage( 'frame' );
+		const points = collectPoints( model );
+		scene = createScene( model, { background: settings.background, environment: context.environment } );
+		const aspect = settings.width / settings.height;
+		let angleIndex = Number( options.angleIndex ) || 0;
+		let usePresentation = true;
+		mark( 'frame' );
+
+		let capture = null;
+		let framing = null;
+		for ( let take = 0; ; take ++ ) {
+
+			framing = ( usePresentation && presentationFraming( asset.presentation_params && asset.presentation_params.camera, points ) )
+				|| computeFraming( points, { aspect, angle: VIEW_ANGLES[ angleIndex % VIEW_ANGLES.length ] } );
+			const camera = createCamera( framing, aspect );
+
+			stage( 'render', { take } );
+			if ( take === 0 ) await waitUntilReady( context, scene, camera, deadline.signal );
+			else await nextFrames( 2, signal );
+			capture = renderAndCapture( context, scene, camera, { quality: settings.quality, background: settings.background } );
+			mark( take === 0 ? 'render' : `render${take}` );
+			if ( take === 0 ) deadline.dispose(); // The time budget covers loading and rendering, not the admin.
+
+			if ( ! review ) break;
+			stage( 'review', { take } );
+			const decision = await review( { asset, format, dataUrl: capture.dataUrl, framing, take, signal } );
+			throwIfAborted( signal );
+			mark( 'review' );
+			if ( decision === 'accept' ) break;
+			if ( decision === 'reject' ) throw new ThumbnailError( Reason.REJECTED, 'Rejected in review' );
+			// Retake: the next automatic angle (the first one if the asset's own camera was used).
+			if ( framing.source !== 'presentation' ) angleIndex += 1;
+			usePresentation = false;
+
+		}
+
+		result.width = capture.width;
+		result.height = capture.height;
+		result.coverage = Math.round( capture.stats.coverage * 1000 ) / 1000;
+		if ( options.returnImage ) result.dataUrl = capture.dataUrl;
+
+		// The picture is taken; free the model before the upload round trip.
+		disposeScene( scene, context );
+		scene = null;
+		model = null;
+
+		if ( upload ) {
+
+			stage( 'upload' );
+			const stored = await uploadCapture( api, assetId, capture, {
+				signal,
+				runnerId: settings.runnerId,
+				renderer: context.rendererString,
+				renderSettings: {
+					width: capture.width,
+					height: capture.height,
+					quality: settings.quality,
+					background: settings.background,
+					format_type: format.format_type,
+					camera: { position: framing.position, target: framing.target, fov: framing.fov, source: framing.source },
+					coverage: result.coverage,
+				},
+			} );
+			result.thumbnailUrl = stored.thumbnail_url || '';
+			result.previewUrl = stored.preview_image_url || '';
+			result.bytes = stored.bytes;
+			mark( 'upload' );
+
+		}
+
+		result.status = 'done';
+
+	} catch ( caught ) {
+
+		const error = toThumbnailError( caught );
+		result.reason = error.reason;
+		result.detail = error.message;
+		if ( caught instanceof ApiError && ( caught.status === 401 || caught.status === 403 ) ) {
+
+			result.fatal = true;
+			result.httpStatus = caught.status;
+			result.status = 'failed';
+
+		} else if ( error instanceof AbortError || error.reason === Reason.ABORTED || error.reason === Reason.LEASE_LOST ) {
+
+			result.status = 'skipped';
+
+		} else if ( error.reason === Reason.UPLOAD_ERROR ) {
+
+			// The server or network failed (5xx after retries), not the asset: no failure is
+			// recorded against it, and its lease is released for a later try.
+			result.status = 'failed';
+			result.retryable = true;
+
+		} else {
+
+			result.status = 'failed';
+			if ( report && api ) await reportFailure( api, assetId, error, settings.runnerId, result );
+
+		}
+
+	} finally {
+
+		deadline.dispose();
+		if ( scene ) disposeScene( scene, context );
+		else if ( model ) disposeObject( model );
+		result.ms = Math.round( performance.now() - started );
+
+	}
+
+	return result;
+
+}
+
+/**
+ * Upload with the client's retries; map refusals to typed errors.
+ *
+ * @param {import('./api-client.js').ApiClient} api
+ * @param {string} assetId
+ * @param {{dataUrl: string}} capture
+ * @param {{signal?: AbortSignal, runnerId: string, renderer: string, renderSettings: Object}} params
+ * @return {Promise<Object>}
+ */
+async function uploadCapture( api, assetId, capture, { signal, runnerId, renderer, renderSettings } ) {
+
+	try {
+
+		return await api.uploadThumbnail( assetId, { thumbnailBase64: capture.dataUrl, runnerId, renderer, renderSettings }, signal );
+
+	} catch ( error ) {
+
+		if ( signal && signal.aborted ) throw reasonOf( signal );
+		if ( ! ( error instanceof ApiError ) ) throw error;
+		if ( error.status === 401 || error.status === 403 ) throw error;
+		if ( error.status === 409 ) throw new ThumbnailError( Reason.LEASE_LOST, `Not uploaded: ${error.message}`, { cause: error } );
+		const reason = error.status >= 400 && error.status < 500 && error.status !== 429 ? Reason.UPLOAD_REJECTED : Reason.UPLOAD_ERROR;
+		const status = error.status ? `HTTP ${error.status}: ` : '';
+		throw new ThumbnailError( reason, `Upload failed: ${status}${error.message}`, { cause: error } );
+
+	}
+
+}
+
+/**
+ * Record the failure server-side; a failure to record is noted on the result, not thrown.
+ */
+async function reportFailure( api, assetId, error, runnerId, result ) {
+
+	try {
+
+		const answer = await api.reportFailure( assetId, { reason: error.reason, detail: error.message, runnerId } );
+		if ( answer && answer.attempts !== undefined ) result.attempts = answer.attempts;
+
+	} catch ( reportError ) {
+
+		result.reportError = reportError.message;
+		if ( reportError instanceof ApiError && ( reportError.status === 401 || reportError.status === 403 ) ) {
+
+			result.fatal = true;
+			result.httpStatus = reportError.status;
+
+		}
+
+	}
+
+}
+
+/**
+ * Show the background only, so the live preview never keeps the previous model on screen.
+ */
+function clearCanvas( context, background ) {
+
+	context.renderer.setClearColor( background, 1 );
+	context.renderer.clear();
+
+}
+
+export { processAsset, resolveSettings };

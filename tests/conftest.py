@@ -1,0 +1,116 @@
+"""Shared fixtures: users, tokens, big asset ids, sample models and image bytes."""
+import base64
+import io
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from PIL import Image, ImageDraw
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+FIXTURE_MODELS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "models"
+if not FIXTURE_MODELS.is_dir():
+    FIXTURE_MODELS = Path(os.environ.get("FIXTURE_MODELS", "/work/shared/fixtures/models"))
+OK_MODELS = sorted((FIXTURE_MODELS / "ok").iterdir()) if (FIXTURE_MODELS / "ok").is_dir() else []
+BAD_MODELS = sorted((FIXTURE_MODELS / "bad").iterdir()) if (FIXTURE_MODELS / "bad").is_dir() else []
+
+BIG_ID = 2**53 + 1  # JavaScript numbers cannot hold this exactly; ids must travel as strings
+
+
+def start_ids_above_2_53(start=BIG_ID):
+    """Make the next Asset id at least ``start`` on SQLite and PostgreSQL."""
+    from icosa.models import Asset
+
+    table = Asset._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            (sequence,) = cursor.fetchone()
+            cursor.execute("SELECT setval(%s, GREATEST(%s, (SELECT COALESCE(MAX(id), 0) FROM " + table + ")))", [sequence, start - 1])
+        elif connection.vendor == "sqlite":
+            cursor.execute("SELECT MAX(id) FROM " + table)
+            (current,) = cursor.fetchone()
+            if (current or 0) < start - 1:
+                # SQLite hands out MAX(id)+1; a placeholder row moves the counter, then goes.
+                Asset.objects.create(id=start - 1, name="id placeholder")
+                Asset.objects.filter(id=start - 1).delete()
+
+
+@pytest.fixture
+def big_ids(db):
+    start_ids_above_2_53()
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    """Staff with the thumbnail permission (the role the generator is for)."""
+    user = django_user_model.objects.create_user(
+        username="thumbs", email="thumbs@example.com", password="thumbs-password", is_staff=True, displayname="Thumb Staff"
+    )
+    user.user_permissions.add(Permission.objects.get(codename="change_asset_thumbnail"))
+    user.user_permissions.add(Permission.objects.get(codename="view_asset"))
+    user.user_permissions.add(Permission.objects.get(codename="change_asset"))
+    return django_user_model.objects.get(pk=user.pk)
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", email="root@example.com", password="root-password")
+
+
+@pytest.fixture
+def plain_user(django_user_model):
+    return django_user_model.objects.create_user(username="visitor", email="visitor@example.com", password="visitor-password")
+
+
+@pytest.fixture
+def staff_without_permission(django_user_model):
+    return django_user_model.objects.create_user(
+        username="helpdesk", email="helpdesk@example.com", password="helpdesk-password", is_staff=True
+    )
+
+
+@pytest.fixture
+def staff_token(staff_user):
+    return staff_user.generate_jwt_token()
+
+
+@pytest.fixture
+def auth(staff_token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {staff_token}"}
+
+
+def make_image(size=(1280, 800), *, fmt="JPEG", background="white", shape="red", uniform=False):
+    """An image with a shape in the middle, like a render of a model."""
+    image = Image.new("RGB", size, background)
+    if not uniform:
+        w, h = size
+        ImageDraw.Draw(image).ellipse((w * 0.25, h * 0.2, w * 0.75, h * 0.8), fill=shape)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def b64(content, *, data_url=True, mime="image/jpeg"):
+    encoded = base64.b64encode(content).decode()
+    return f"data:{mime};base64,{encoded}" if data_url else encoded
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Every test writes uploads into its own folder, never the project's media/."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    }
+    return settings.MEDIA_ROOT
+
+
+def import_fixture(path, **kwargs):
+    from icosa.importing import import_model
+
+    return import_model(path, **kwargs)

@@ -1,0 +1,442 @@
+"""``render_thumbnails`` end to end: real headless Chromium, the real API, stored pixels.
+
+Runs inside the test process use the command's embedded server; runs that must be killed or
+interrupted are separate processes pointed at ``live_server`` with ``--server``.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from PIL import Image, ImageStat
+
+from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailVersion
+from admin_tools.runner import ThumbnailApi
+from icosa.demo import write_demo_models
+from icosa.models import Asset
+
+from .conftest import BAD_MODELS, OK_MODELS, import_fixture, start_ids_above_2_53
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BACKGROUND = (0xE8, 0xEA, 0xED)
+RUNNER_TIMEOUT = 180
+
+
+def render(*args, **options):
+    """Run the command in-process; returns (exit code, stdout, stderr)."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("render_thumbnails", *args, stdout=out, stderr=err, **options)
+        code = 0
+    except CommandError as error:
+        code = error.returncode
+        err.write(str(error))
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_real_thumbnail(asset):
+    """Stored 512x320, not one flat colour, and the model (not the background) in the middle."""
+    asset.refresh_from_db()
+    assert asset.thumbnail, f"{asset.name} has no thumbnail"
+    with asset.thumbnail.open("rb") as handle:
+        image = Image.open(handle).convert("RGB")
+        image.load()
+    assert image.size == (512, 320)
+    assert (
+        max(ImageStat.Stat(image).stddev) > 10
+    ), f"{asset.name}: the thumbnail is uniform"
+    w, h = image.size
+    centre = ImageStat.Stat(
+        image.crop((w // 2 - 32, h // 2 - 20, w // 2 + 32, h // 2 + 20))
+    ).mean
+    assert (
+        max(abs(c - b) for c, b in zip(centre, BACKGROUND)) > 20
+    ), f"{asset.name}: the centre of the thumbnail is background"
+
+
+def runner_env():
+    """A runner process talks to the API only; a database it could reach would hide a bug."""
+    return {
+        **os.environ,
+        "DJANGO_INSECURE_DEV_KEYS": "1",
+        "DATABASE_URL": "postgres://runners-have-no-database@127.0.0.1:9/none",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_runner(server, token, *args):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "render_thumbnails",
+            "--server",
+            server,
+            "--token",
+            token,
+            *args,
+        ],
+        cwd=settings.BASE_DIR,
+        env=runner_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def descendants(pid):
+    """Process ids below ``pid`` (Chromium runs in its own process group)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def kill_tree(process):
+    for pid in [*descendants(process.pid), process.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=30)
+
+
+def wait_for(condition, *, timeout=90, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"Timed out waiting for {what}")
+
+
+@pytest.fixture
+def demo_assets(tmp_path):
+    return [
+        import_fixture(path) for path in write_demo_models(tmp_path / "models", count=8)
+    ]
+
+
+def test_sample_models_render_and_bad_ones_fail(superuser, tmp_path):
+    """The shared ok models get real thumbnails, the bad ones fail with reasons; exit 1."""
+    start_ids_above_2_53()
+    ok = [import_fixture(path) for path in OK_MODELS]
+    bad = [import_fixture(path) for path in BAD_MODELS]
+    assert ok and bad and min(a.pk for a in ok) > 2**53
+    report = tmp_path / "report.json"
+
+    code, out, err = render("--json-report", str(report), "--runner-id", "test-runner")
+
+    assert code == 1, out + err
+    for asset in ok:
+        assert_real_thumbnail(asset)
+        version = ThumbnailVersion.objects.get(asset=asset)
+        assert version.runner_id == "test-runner"
+        assert "SwiftShader" in version.renderer
+    for asset in bad:
+        asset.refresh_from_db()
+        assert not asset.thumbnail
+        failure = ThumbnailFailure.objects.get(asset=asset)
+        assert failure.reason and failure.detail and failure.attempts == 1
+        assert f"{asset.pk} " in err and "failed" in err
+    assert not ThumbnailClaim.objects.exists()
+    assert f"{len(ok)} thumbnails done, {len(bad)} failed, 0 skipped." in out
+    assert "WebGL renderer: ANGLE" in out
+    assert "Failures by reason:" in out and "models/minute" in out
+    assert f"{len(bad)} assets failed." in err
+
+    data = json.loads(report.read_text())
+    assert (
+        data["done"] == len(ok)
+        and data["failed"] == len(bad)
+        and data["exit_code"] == 1
+    )
+    assert sum(data["failure_reasons"].values()) == len(bad)
+    assert {a["asset_id"] for a in data["assets"]} == {str(a.pk) for a in ok + bad}
+    assert data["median_ms"] > 0 and data["models_per_minute"] > 0
+
+
+def test_asset_ids_select_and_force_regenerates(superuser):
+    """--asset-ids renders only those; a rerun skips them unless --force makes a new version."""
+    duck, box = (
+        import_fixture(p) for p in OK_MODELS if p.stem in ("Duck", "BoxTextured")
+    )
+
+    code, out, err = render("--asset-ids", str(duck.pk))
+    assert code == 0, out + err
+    duck.refresh_from_db()
+    box.refresh_from_db()
+    assert duck.thumbnail and not box.thumbnail
+    first = duck.thumbnail.name
+
+    code, out, err = render("--asset-ids", str(duck.pk))
+    assert code == 0, out + err
+    assert "0 asset(s) to render" in out
+    assert ThumbnailVersion.objects.filter(asset=duck).count() == 1
+
+    code, out, err = render("--asset-ids", str(duck.pk), "--force")
+    assert code == 0, out + err
+    assert "1 thumbnail done, 0 failed" in out
+    assert ThumbnailVersion.objects.filter(asset=duck).count() == 2
+    assert ThumbnailVersion.objects.filter(asset=duck, is_current=True).count() == 1
+    assert_real_thumbnail(duck)
+    assert (
+        ThumbnailVersion.objects.get(asset=duck, is_current=True).thumbnail.name
+        != first
+    )
+    box.refresh_from_db()
+    assert not box.thumbnail
+
+
+def test_dry_run_lists_and_claims_nothing(superuser):
+    """--dry-run names what would be rendered and leaves no lease behind."""
+    assets = [import_fixture(p) for p in OK_MODELS[:3]]
+
+    code, out, err = render("--dry-run", "--limit", "2")
+
+    assert code == 0, out + err
+    assert "3 assets would be rendered; listing 2:" in out
+    assert f"  {assets[0].pk}  " in out and f"  {assets[2].pk}  " not in out
+    assert not ThumbnailClaim.objects.exists()
+    assert not Asset.objects.exclude(thumbnail="").exists()
+
+
+def test_filters_reach_the_api(superuser, staff_user):
+    """--owner, --format and --created-before select the same assets the claims would."""
+    by_name = {p.stem: p for p in OK_MODELS}
+    owned = import_fixture(by_name["Duck"], owner=staff_user)
+    gltf = import_fixture(by_name["FormatVariantsEmbedded"])
+    other = import_fixture(by_name["Box"])
+
+    code, out, err = render("--dry-run", "--owner", staff_user.username)
+    assert code == 0, out + err
+    assert "1 asset would be rendered" in out and f"  {owned.pk}  " in out
+
+    code, out, err = render("--dry-run", "--format", "gltf2")
+    assert "1 asset would be rendered" in out and f"  {gltf.pk}  " in out
+
+    code, out, err = render("--dry-run", "--created-before", "2000-01-01")
+    assert "0 assets would be rendered" in out and f"  {other.pk}  " not in out
+
+
+def test_expired_lease_of_killed_runner_is_taken_over(
+    live_server, staff_user, settings, demo_assets
+):
+    """A runner killed mid-batch keeps its leases until they expire; then another does them."""
+    settings.THUMBNAIL_CLAIM_SECONDS = 5
+    token = staff_user.generate_jwt_token()
+    doomed = start_runner(
+        live_server.url, token, "--runner-id", "doomed", "--batch-size", "8"
+    )
+    try:
+        wait_for(
+            lambda: ThumbnailClaim.objects.filter(runner_id="doomed").exists()
+            or doomed.poll() is not None,
+            what="the first runner to claim work",
+        )
+    finally:
+        kill_tree(doomed)
+    stranded = set(
+        ThumbnailClaim.objects.filter(runner_id="doomed").values_list(
+            "asset_id", flat=True
+        )
+    )
+    stranded -= set(ThumbnailVersion.objects.values_list("asset_id", flat=True))
+    assert stranded, doomed.stdout.read()
+
+    # While the leases last, nobody else gets those assets.
+    early = ThumbnailApi(live_server.url + "/api/v1", token, runner_id="early")
+    assert not {int(a["id"]) for a in early.claim(count=10)["assets"]} & stranded
+    expiry = max(
+        ThumbnailClaim.objects.filter(asset_id__in=stranded).values_list(
+            "expires_at", flat=True
+        )
+    )
+    time.sleep(max(0.0, (expiry - timezone.now()).total_seconds()) + 0.2)
+    # An upload the killed runner had already sent may still have landed (and released
+    # its lease) after the first look; what is left now is what nobody will finish.
+    stranded = set(
+        ThumbnailClaim.objects.filter(runner_id="doomed").values_list("asset_id", flat=True)
+    ) - set(ThumbnailVersion.objects.values_list("asset_id", flat=True))
+    assert stranded
+    code, out, err = render(
+        "--server", live_server.url, "--token", token, "--runner-id", "rescuer"
+    )
+
+    assert code == 0, out + err
+    for asset_id in stranded:
+        version = ThumbnailVersion.objects.get(asset_id=asset_id)
+        assert version.runner_id == "rescuer"
+    for asset in Asset.objects.all():
+        assert asset.thumbnail_versions.count() == 1, asset.pk
+    assert not Asset.objects.filter(thumbnail="").exists()
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_ctrl_c_releases_claims_and_a_rerun_continues(
+    live_server, staff_user, demo_assets
+):
+    """SIGINT: the in-flight asset is aborted, leases released, summary printed; rerun finishes."""
+    token = staff_user.generate_jwt_token()
+    runner = start_runner(
+        live_server.url, token, "--runner-id", "interrupted", "--batch-size", "8"
+    )
+    try:
+        wait_for(
+            lambda: ThumbnailVersion.objects.exists() or runner.poll() is not None,
+            what="the first thumbnail",
+        )
+        runner.send_signal(signal.SIGINT)
+        out, _ = runner.communicate(timeout=RUNNER_TIMEOUT)
+    finally:
+        if runner.poll() is None:
+            kill_tree(runner)
+
+    assert runner.returncode == 130, out
+    assert "Interrupted" in out and "Released" in out
+    assert re.search(r"\d+ thumbnails? done, \d+ failed, \d+ skipped\.", out)
+    assert not ThumbnailClaim.objects.exists()
+    left = Asset.objects.filter(thumbnail="").count()
+    assert 0 < left < len(demo_assets)
+
+    code, out, err = render("--server", live_server.url, "--token", token)
+    assert code == 0, out + err
+    assert f"{left} thumbnail{'s' if left > 1 else ''} done" in out
+    for asset in demo_assets:
+        assert ThumbnailVersion.objects.filter(asset=asset).count() == 1
+
+
+def test_crashed_page_is_restarted_and_the_run_goes_on(
+    live_server, staff_user, demo_assets
+):
+    """Killing Chromium's renderer process mid-run costs at most the asset in flight."""
+    token = staff_user.generate_jwt_token()
+    runner = start_runner(live_server.url, token, "--runner-id", "crashy")
+    try:
+        wait_for(
+            lambda: ThumbnailVersion.objects.exists() or runner.poll() is not None,
+            what="the first thumbnail",
+        )
+        renderers = [
+            pid for pid in descendants(runner.pid) if "--type=renderer" in cmdline(pid)
+        ]
+        assert renderers
+        for pid in renderers:
+            os.kill(pid, signal.SIGKILL)
+        out, _ = runner.communicate(timeout=RUNNER_TIMEOUT)
+    finally:
+        if runner.poll() is None:
+            kill_tree(runner)
+
+    assert runner.returncode in (0, 1), out
+    assert "restarted" in out
+    crashed = ThumbnailFailure.objects.filter(reason="browser_crash").count()
+    assert crashed <= 1
+    assert ThumbnailVersion.objects.count() >= len(demo_assets) - crashed
+    for asset in demo_assets:
+        assert ThumbnailVersion.objects.filter(asset=asset).count() <= 1
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_bad_token_exits_2(live_server):
+    code, out, err = render("--server", live_server.url, "--token", "not-a-jwt")
+
+    assert code == 2
+    assert "refused the token" in err and "Invalid or expired JWT token" in err
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_missing_chromium_exits_2(superuser, monkeypatch):
+    code, out, err = render("--chromium", "/nonexistent/chromium")
+    assert code == 2
+    assert "Chromium not found at '/nonexistent/chromium'" in err
+
+    monkeypatch.setenv("CHROMIUM_PATH", "/nonexistent/from-env")
+    code, out, err = render()
+    assert code == 2
+    assert "/nonexistent/from-env" in err
+
+
+def test_no_webgl_exits_2(superuser, tmp_path):
+    """A Chromium without WebGL cannot work at all: exit 2 with the page's own error."""
+    import_fixture(OK_MODELS[0])
+    wrapper = tmp_path / "chromium-without-webgl"
+    wrapper.write_text(
+        '#!/bin/sh\nexec /usr/bin/chromium --disable-webgl --disable-3d-apis "$@"\n'
+    )
+    wrapper.chmod(0o755)
+
+    code, out, err = render("--chromium", str(wrapper))
+
+    assert code == 2
+    assert "WebGL" in err
+    assert not ThumbnailClaim.objects.exists()
+    assert not ThumbnailFailure.objects.exists()
+
+
+def test_forced_regeneration_keeps_history_and_revert_restores(superuser):
+    """A forced batch over assets with thumbnails adds versions; a revert brings one back; no
+    earlier file is lost, and the renderer filter picks only other renderers' work."""
+    from django.core.files.storage import default_storage
+
+    from admin_tools.services import revert_thumbnail
+
+    assets = [import_fixture(p) for p in OK_MODELS if p.stem in ("Duck", "Box")]
+    code, out, err = render()
+    assert code == 0, out + err
+    firsts = {}
+    for asset in assets:
+        asset.refresh_from_db()
+        firsts[asset.pk] = (asset.thumbnail.name, asset.preview_image.name)
+    renderer = ThumbnailVersion.objects.filter(is_current=True).first().renderer
+    assert renderer  # the WebGL renderer string is recorded
+
+    code, out, err = render("--force", "--renderer-not", renderer)
+    assert code == 0, out + err
+    assert ThumbnailVersion.objects.count() == len(assets)  # same renderer: nothing to do
+
+    code, out, err = render("--force")
+    assert code == 0, out + err
+    for asset in assets:
+        versions = ThumbnailVersion.objects.filter(asset=asset)
+        assert versions.count() == 2
+        assert_real_thumbnail(asset)
+        assert asset.thumbnail.name != firsts[asset.pk][0]
+
+    reverted = assets[0]
+    first_version = ThumbnailVersion.objects.filter(asset=reverted).order_by("id").first()
+    revert_thumbnail(version=first_version, user=superuser)
+    reverted.refresh_from_db()
+    assert (reverted.thumbnail.name, reverted.preview_image.name) == firsts[reverted.pk]
+    for version in ThumbnailVersion.objects.all():
+        assert default_storage.exists(version.thumbnail.name)
+        assert default_storage.exists(version.preview_image.name)
