@@ -34,9 +34,11 @@ def start_ids_above_2_53(start=BIG_ID):
             cursor.execute("SELECT MAX(id) FROM " + table)
             (current,) = cursor.fetchone()
             if (current or 0) < start - 1:
-                # SQLite hands out MAX(id)+1; a placeholder row moves the counter, then goes.
+                # AUTOINCREMENT hands out max(sqlite_sequence, MAX(id)) + 1: set the counter
+                # exactly, so an empty table starts at ``start`` whatever ran before.
                 Asset.objects.create(id=start - 1, name="id placeholder")
                 Asset.objects.filter(id=start - 1).delete()
+                cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [max(current or 0, start - 1), table])
 
 
 @pytest.fixture

@@ -55,13 +55,21 @@ PROCESS_SCRIPT = """async ({module, asset, options}) => {
     const headless = await import(module);
     return headless.processOne(asset, options);
 }"""
+START_SCRIPT = """async ({module, asset, options}) => {
+    const headless = await import(module);
+    return headless.startOne(asset, options);
+}"""
+FINISH_SCRIPT = """async ({module, assetId}) => {
+    const headless = await import(module);
+    return headless.finishOne(assetId);
+}"""
 FLOOR_SCRIPT = """async ({module, asset, options}) => {
     const headless = await import(module);
     return headless.floor(asset, options);
 }"""
-ABORT_SCRIPT = """async ({module, message}) => {
+ABORT_SCRIPT = """async ({module, message, assetId}) => {
     const headless = await import(module);
-    return headless.abort(message);
+    return headless.abort(message, assetId);
 }"""
 # The page names its own module and decoder folders (a remote gallery may serve its static
 # files from elsewhere); use those when it does.
@@ -242,30 +250,50 @@ class PageWorker:
         """``processOne`` (or ``floor``) for one asset; raises PageCrashed or PageHung."""
         script = FLOOR_SCRIPT if floor else PROCESS_SCRIPT
         payload = {"module": self.module_url, "asset": asset, "options": options or {}}
+        result = await self._evaluate(script, payload, timeout)
+        self.models += 1
+        return result
+
+    async def start(self, asset, *, options=None, timeout=None):
+        """``startOne``: back once the picture is taken, while its upload goes on.
+
+        Returns ``{"uploading": True}`` (collect the result with :meth:`finish`) or
+        ``{"uploading": False, "result": {...}}`` for an asset that failed before any upload.
+        """
+        payload = {"module": self.module_url, "asset": asset, "options": options or {}}
+        started = await self._evaluate(START_SCRIPT, payload, timeout)
+        self.models += 1
+        return started
+
+    async def finish(self, asset_id, *, timeout=None):
+        """``finishOne``: the result of an asset :meth:`start` left uploading."""
+        payload = {"module": self.module_url, "assetId": str(asset_id)}
+        return await self._evaluate(FINISH_SCRIPT, payload, timeout)
+
+    async def _evaluate(self, script, payload, timeout):
         try:
-            result = await asyncio.wait_for(
-                self.page.evaluate(script, payload), timeout
-            )
+            return await asyncio.wait_for(self.page.evaluate(script, payload), timeout)
         except asyncio.TimeoutError:
             raise PageHung(f"No answer from the page in {timeout:.0f} s") from None
         except PlaywrightError as error:
             if not self.alive:
                 raise PageCrashed(f"The page crashed: {first_line(error)}") from None
             raise
-        self.models += 1
-        return result
 
-    async def abort(self, message="Stopped by the runner", *, timeout=3):
-        """Ask the page to abort the asset in flight; False if the page could not be asked."""
+    async def abort(self, message="Stopped by the runner", *, asset_id=None, timeout=3):
+        """Ask the page to abort work in flight (one asset, or all of it).
+
+        False if nothing was in flight or the page could not be asked.
+        """
         if self.page is None or self.page.is_closed() or self.crashed:
             return False
+        payload = {
+            "module": self.module_url,
+            "message": message,
+            "assetId": None if asset_id is None else str(asset_id),
+        }
         try:
-            return await asyncio.wait_for(
-                self.page.evaluate(
-                    ABORT_SCRIPT, {"module": self.module_url, "message": message}
-                ),
-                timeout,
-            )
+            return await asyncio.wait_for(self.page.evaluate(ABORT_SCRIPT, payload), timeout)
         except (asyncio.TimeoutError, PlaywrightError):
             return False
 

@@ -2,8 +2,9 @@
 
 Python never renders. It claims assets under a lease (``POST /thumbnail-jobs/claim``), so
 runners on other machines and admins' pages never get the same asset, and gives each one to
-``headless.js`` ``processOne`` in one of the worker pages, which loads, renders, captures and
-uploads it (or records its failure) itself. On a stop (Ctrl-C, SIGTERM, a fatal error) the
+``headless.js`` in one of the worker pages, which loads, renders, captures and uploads it (or
+records its failure) itself. Each page renders the next asset while the previous one uploads
+(``startOne`` / ``finishOne``), so a single page is not idle during the round trip. On a stop (Ctrl-C, SIGTERM, a fatal error) the
 asset in flight is aborted and every lease this run still holds is released, so a rerun (or
 another runner) continues where it stopped.
 """
@@ -99,7 +100,7 @@ class RunListener:
 
 
 class Runner:
-    """Claim → processOne → release, with N pages in one Chromium."""
+    """Claim → startOne/finishOne → release, with N pages in one Chromium."""
 
     api_class = ThumbnailApi
     session_class = BrowserSession
@@ -340,73 +341,137 @@ class Runner:
     # -- one page -----------------------------------------------------------------------------
 
     async def _drive(self, page):
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            if self._queue.qsize() < len(self.pages):
-                self._need_more.set()
-            asset, lease_deadline, lease = item
-            asset_id = str(asset["id"])
-            if self._stopping:
-                continue
-            safety = min(self.options.timeout, 0.2 * lease)
-            if time.monotonic() + safety >= lease_deadline:
-                # The lease ran out while the asset waited; another runner may have it now.
-                self._held.pop(asset_id, None)
-                await self._release([asset_id], quiet=True)
-                self._claimed -= 1
-                continue
-            await self._refresh_page(page)
-            if not page.alive:
-                # It died between two assets: start it again without blaming the next one.
-                await self._reopen(page)
-            result = await self._process(page, asset)
-            if result is None:
-                continue
-            self._record(asset, result, worker=page.index)
-            if (
-                self.options.recycle_after
-                and page.models >= self.options.recycle_after
-                and not self._stopping
-            ):
-                await self._reopen(page, recycle=True)
+        """Feed one page. Each asset starts rendering while the one before it uploads."""
+        uploading = None  # the task collecting the previous asset's result
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is None:
+                    await self._settle(uploading)
+                    return
+                if self._queue.qsize() < len(self.pages):
+                    self._need_more.set()
+                asset, lease_deadline, lease = item
+                asset_id = str(asset["id"])
+                if self._stopping:
+                    continue
+                safety = min(self.options.timeout, 0.2 * lease)
+                if time.monotonic() + safety >= lease_deadline:
+                    # The lease ran out while the asset waited; another runner may have it now.
+                    self._held.pop(asset_id, None)
+                    await self._release([asset_id], quiet=True)
+                    self._claimed -= 1
+                    continue
+                if not page.alive or self._token_stale(page):
+                    uploading = await self._settle(uploading)
+                    await self._refresh_page(page)
+                    if not page.alive:
+                        # It died between two assets: start it again without blaming the next one.
+                        await self._reopen(page)
+                result, broken = await self._start(page, asset)
+                uploading = await self._settle(uploading)
+                if broken:
+                    await self._reopen(page)
+                if result is not None:
+                    self._record(asset, result, worker=page.index)
+                else:
+                    uploading = asyncio.create_task(
+                        self._finish(page, asset), name=f"upload-{asset_id}"
+                    )
+                if (
+                    self.options.recycle_after
+                    and page.models >= self.options.recycle_after
+                    and not self._stopping
+                ):
+                    uploading = await self._settle(uploading)
+                    await self._reopen(page, recycle=True)
+        finally:
+            if uploading is not None and not uploading.done():
+                # Stopping: the upload is aborted with the page; its lease is released.
+                uploading.cancel()
+                await asyncio.gather(uploading, return_exceptions=True)
 
-    async def _process(self, page, asset):
-        """One asset on one page; page trouble becomes a failure of that asset."""
+    @staticmethod
+    async def _settle(task):
+        """Wait until the page's previous asset is recorded (its errors propagate)."""
+        if task is not None:
+            await task
+        return None
+
+    async def _start(self, page, asset):
+        """Render and capture one asset; page trouble becomes a failure of that asset.
+
+        Returns ``(result, broken)``: ``result`` is None while the asset uploads (its result
+        comes from :meth:`_finish`); ``broken`` asks for a fresh page before the next asset.
+        """
         options = self.options
         if options.fixed_wait_ms:
             await asyncio.sleep(options.fixed_wait_ms / 1000)
         asset_id = str(asset["id"])
         try:
-            result = await page.process(
+            started = await page.start(
                 asset,
                 options={"timeoutMs": options.timeout * 1000},
                 timeout=options.timeout + self.hang_grace_seconds,
             )
         except PageCrashed as error:
             await self._report(asset_id, "browser_crash", str(error))
-            await self._reopen(page)
-            return {"status": FAILED, "reason": "browser_crash", "detail": str(error)}
+            return {"status": FAILED, "reason": "browser_crash", "detail": str(error)}, True
         except PageHung as error:
-            await page.abort("Timed out")
+            await page.abort("Timed out", asset_id=asset_id)
             await self._report(asset_id, "timeout", str(error))
-            await self._reopen(page)
-            return {"status": FAILED, "reason": "timeout", "detail": str(error)}
+            return {"status": FAILED, "reason": "timeout", "detail": str(error)}, True
         except asyncio.CancelledError:
             raise
         except Exception as error:  # an error of the page's code, not of the asset
-            self._page_errors += 1
-            detail = f"processOne raised: {error}"
-            logger.exception("Page %s could not process asset %s", page.index, asset_id)
-            await self._report(asset_id, "runner_error", detail)
-            if self._page_errors >= self.max_page_errors:
-                raise RunnerUnavailable(
-                    f"The headless page failed {self._page_errors} times in a row: {detail}"
-                ) from None
-            await self._reopen(page)
-            return {"status": FAILED, "reason": "runner_error", "detail": detail}
+            return await self._page_error(page, asset_id, error, report=True), True
         self._page_errors = 0
+        if started.get("uploading"):
+            return None, False
+        return self._checked(asset_id, started["result"]), False
+
+    async def _finish(self, page, asset):
+        """Collect the result of an asset left uploading, and record it.
+
+        Trouble here is not the asset's: it was rendered, so its lease is released for a
+        later try instead of a failure being recorded against it.
+        """
+        asset_id = str(asset["id"])
+        try:
+            result = await page.finish(
+                asset_id, timeout=self.options.timeout + self.hang_grace_seconds
+            )
+        except PageCrashed as error:
+            result = {"status": FAILED, "reason": "browser_crash", "detail": str(error)}
+            result["retryable"] = True
+        except PageHung as error:
+            await page.abort("Upload timed out", asset_id=asset_id)
+            result = {"status": FAILED, "reason": "upload_error", "detail": str(error)}
+            result["retryable"] = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            result = await self._page_error(page, asset_id, error, report=False)
+            result["retryable"] = True
+        else:
+            self._page_errors = 0
+            result = self._checked(asset_id, result)
+        self._record(asset, result, worker=page.index)
+
+    async def _page_error(self, page, asset_id, error, *, report):
+        self._page_errors += 1
+        detail = f"headless.js raised: {error}"
+        logger.exception("Page %s could not process asset %s", page.index, asset_id)
+        if report:
+            await self._report(asset_id, "runner_error", detail)
+        if self._page_errors >= self.max_page_errors:
+            raise RunnerUnavailable(
+                f"The headless page failed {self._page_errors} times in a row: {detail}"
+            ) from None
+        return {"status": FAILED, "reason": "runner_error", "detail": detail}
+
+    def _checked(self, asset_id, result):
+        """A result the page reported; a refused token ends the run."""
         if result.get("fatal"):
             self._held.pop(asset_id, None)
             raise RunnerUnavailable(
@@ -437,19 +502,22 @@ class Runner:
         self.summary.add(result)
         self.listener.result(result)
 
+    def _token_stale(self, page):
+        """The page holds an older token than the run, or the run's token is due a refresh."""
+        if self.options.token_factory is None:
+            return False
+        due = time.monotonic() - self._token_time >= self.options.token_refresh_seconds
+        return due or page.config.get("token") != self.options.token
+
     async def _refresh_page(self, page):
         """Pages get a fresh token (runs that mint their own) before the old one expires."""
-        factory = self.options.token_factory
-        if factory is None:
+        if not self._token_stale(page):
             return
-        if time.monotonic() - self._token_time < self.options.token_refresh_seconds:
-            return
-        token = await asyncio.to_thread(factory)
-        self._token_time = time.monotonic()
-        self.options.token = token
-        self.api.token = token
-        for each in self.pages:
-            each.config["token"] = token
+        if time.monotonic() - self._token_time >= self.options.token_refresh_seconds:
+            token = await asyncio.to_thread(self.options.token_factory)
+            self._token_time = time.monotonic()
+            self.options.token = token
+            self.api.token = token
         await self._reopen(page, recycle=True)
 
     async def _reopen(self, page, *, recycle=False):

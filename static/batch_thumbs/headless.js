@@ -6,6 +6,10 @@
  *     await h.setup({token, apiBase: '/api/v1', runnerId: 'ci-1'});
  *     return await h.processOne(asset, {});
  *
+ * The runner uses the two halves instead, `startOne` (returns once the picture is taken) and
+ * `finishOne` (waits for its upload), so one asset's upload overlaps the next one's render in
+ * the same page: a single page then costs about as much per model as the render floor.
+ *
  * Everything returned is plain, JSON-serialisable data. Importing this module has no side
  * effects; state lives in this module only (nothing on `window`).
  */
@@ -18,7 +22,8 @@ const _state = {
 	context: null,
 	api: null,
 	options: {},
-	controller: null,
+	controllers: new Map(), // asset id -> AbortController, for every asset in flight
+	pending: new Map(), // asset id -> Promise<AssetResult>, started and not yet finished
 };
 
 /**
@@ -123,9 +128,68 @@ function requireSetup() {
  */
 async function processOne( asset, options = {} ) {
 
+	return run( asset, options );
+
+}
+
+/**
+ * Start one asset and return as soon as its picture is taken (or it failed): the upload goes
+ * on in the background and `finishOne` collects the result. The renderer is free again when
+ * this returns (the model is disposed before the upload), so the next `startOne` may begin.
+ *
+ * @param {Object} asset
+ * @param {Object} [options]
+ * @return {Promise<{assetId: string, uploading: boolean, result?: import('./pipeline.js').AssetResult}>}
+ *   `result` when the asset is already finished (it failed before any upload).
+ */
+async function startOne( asset, options = {} ) {
+
 	requireSetup();
+	const assetId = String( asset.id );
+	if ( _state.pending.has( assetId ) ) throw new Error( `Asset ${assetId} is already in flight` );
+	let captured;
+	const uploading = new Promise( ( resolve ) => {
+
+		captured = resolve;
+
+	} );
+	const finished = run( asset, options, ( name ) => {
+
+		if ( name === 'upload' ) captured();
+
+	} );
+	const first = await Promise.race( [ uploading.then( () => null ), finished ] );
+	if ( first ) return { assetId, uploading: false, result: first };
+	_state.pending.set( assetId, finished );
+	finished.finally( () => {
+
+		if ( _state.pending.get( assetId ) === finished ) _state.pending.delete( assetId );
+
+	} );
+	return { assetId, uploading: true };
+
+}
+
+/**
+ * The result of an asset `startOne` left uploading.
+ *
+ * @param {string} assetId
+ * @return {Promise<import('./pipeline.js').AssetResult>}
+ */
+async function finishOne( assetId ) {
+
+	const finished = _state.pending.get( String( assetId ) );
+	if ( ! finished ) throw new Error( `Asset ${assetId} is not in flight` );
+	return finished;
+
+}
+
+async function run( asset, options, onStage ) {
+
+	requireSetup();
+	const assetId = String( asset.id );
 	const controller = new AbortController();
-	_state.controller = controller;
+	_state.controllers.set( assetId, controller );
 	try {
 
 		return await processAsset( {
@@ -134,11 +198,12 @@ async function processOne( asset, options = {} ) {
 			api: _state.api,
 			options: { ..._state.options, ...options },
 			signal: controller.signal,
+			onStage,
 		} );
 
 	} finally {
 
-		if ( _state.controller === controller ) _state.controller = null;
+		if ( _state.controllers.get( assetId ) === controller ) _state.controllers.delete( assetId );
 
 	}
 
@@ -179,17 +244,20 @@ function memory() {
 }
 
 /**
- * Abort the asset in flight (its result comes back with status "skipped").
+ * Abort assets in flight (their results come back with status "skipped").
  *
  * @param {string} [message]
+ * @param {string} [assetId] - Only this asset; all of them when left out.
  * @return {boolean} Whether something was in flight.
  */
-function abort( message = 'Aborted by the runner' ) {
+function abort( message = 'Aborted by the runner', assetId = null ) {
 
-	if ( ! _state.controller ) return false;
-	_state.controller.abort( new Error( message ) );
-	return true;
+	const targets = assetId == null
+		? [ ..._state.controllers.values() ]
+		: [ _state.controllers.get( String( assetId ) ) ].filter( Boolean );
+	for ( const controller of targets ) controller.abort( new Error( message ) );
+	return targets.length > 0;
 
 }
 
-export { setup, processOne, floor, memory, abort };
+export { setup, processOne, startOne, finishOne, floor, memory, abort };

@@ -206,3 +206,30 @@ def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(
     assert "storage is unavailable" in result["detail"]
     assert not ThumbnailFailure.objects.exists()
     assert not ThumbnailVersion.objects.exists()
+
+
+def test_next_asset_renders_while_the_previous_one_uploads(headless, import_models, ok_models, bad_models, api):
+    """startOne returns once the picture is taken; the runner renders the next asset in the
+    same page while that upload is still on the wire, and finishOne collects it afterwards."""
+    first, second = import_models(*[m for m in ok_models if m.stem in {"Box", "Duck"}])
+    broken = import_models(bad_models[0])[0]
+    assets = api(force=True)
+    held = []
+    headless.page.route(f"**/api/v1/admin/assets/{first.pk}/thumbnail", lambda route: held.append(route))
+
+    started = headless.call("startOne", assets[str(first.pk)])
+    assert started == {"assetId": str(first.pk), "uploading": True}
+    assert headless.call("processOne", assets[str(second.pk)])["status"] == "done"
+    assert ThumbnailVersion.objects.filter(asset=second).exists()
+    assert len(held) == 1 and not ThumbnailVersion.objects.filter(asset=first).exists()
+
+    held[0].continue_()
+    result = headless.call("finishOne", str(first.pk))
+    assert (result["status"], result["assetId"]) == ("done", str(first.pk)), result
+    assert Asset.objects.get(pk=first.pk).thumbnail
+    with pytest.raises(Exception, match="not in flight"):
+        headless.call("finishOne", str(first.pk))
+
+    failed = headless.call("startOne", assets[str(broken.pk)])
+    assert failed["uploading"] is False and failed["result"]["status"] == "failed", failed
+    assert ThumbnailFailure.objects.filter(asset=broken).exists()
