@@ -158,6 +158,19 @@ def test_demoted_user_is_refused_on_next_request(client, staff_user, auth):
     assert response.status_code == 403
 
 
+def test_permission_through_a_group_counts_and_revoking_it_applies_at_once(client, staff_without_permission):
+    from django.contrib.auth.models import Group, Permission
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {staff_without_permission.generate_jwt_token()}"}
+    assert client.get(LIST_URL, **auth).status_code == 403
+    editors = Group.objects.create(name="thumbnail editors")
+    editors.permissions.add(Permission.objects.get(codename="change_asset_thumbnail"))
+    staff_without_permission.groups.add(editors)
+    assert client.get(LIST_URL, **auth).status_code == 200
+    editors.permissions.clear()
+    assert client.get(LIST_URL, **auth).status_code == 403
+
+
 def test_superuser_has_access(client, superuser):
     response = client.get(LIST_URL, HTTP_AUTHORIZATION=f"Bearer {superuser.generate_jwt_token()}")
     assert response.status_code == 200
@@ -272,6 +285,70 @@ def test_missing_lists_formats_resources_and_ownerless_assets(client, auth, staf
     assert fmt["format_type"] == "GLB" and fmt["is_preferred"] is True
     assert fmt["root_url"].endswith(f"/assets/{owned.pk}/{OK_MODELS[0].name}")
     assert fmt["resources"][0]["filename"] == OK_MODELS[0].name
+
+
+def test_listing_entry_for_a_multi_file_asset_is_complete(client, auth, superuser, big_ids):
+    """Every field the page's loaders use: sidecar names relative to the root file's folder,
+    an external file, the non-preferred format after the preferred one, the failure record,
+    and links that match reverse()."""
+    from django.urls import reverse
+
+    from icosa.models import Resource
+
+    superuser.displayname = ""
+    superuser.save()
+    asset = Asset.objects.create(
+        name="Scene", owner=superuser, state=Asset.State.COMPLETE, presentation_params={"backgroundColor": "#123456"}
+    )
+    obj = Format.objects.create(asset=asset, format_type="OBJ")
+    gltf = Format.objects.create(asset=asset, format_type="GLTF2", is_preferred_for_gallery_viewer=True)
+    folder = f"assets/{asset.pk}"
+    root = Resource.objects.create(asset=asset, format=gltf, file=f"{folder}/scene.gltf", contenttype="model/gltf+json")
+    Resource.objects.create(asset=asset, format=gltf, file=f"{folder}/bin/scene.bin", contenttype="application/octet-stream")
+    Resource.objects.create(asset=asset, format=gltf, external_url="https://cdn.example.com/t/wood.png?v=2", contenttype="image/png")
+    gltf.root_resource = root
+    gltf.save()
+    # A root file not filed under its format (older imports did that): still the root.
+    obj_root = Resource.objects.create(asset=asset, format=None, file=f"other/{asset.pk}/m.obj", contenttype="text/plain")
+    obj.root_resource = obj_root
+    obj.save()
+    ThumbnailFailure.objects.create(
+        asset=asset, attempts=2, reason="load_error", detail="404 for wood.png", last_failed_at=timezone.now()
+    )
+
+    listed = client.get(f"{LIST_URL}?include_failed=true", **auth).json()["assets"]
+
+    assert listed == [
+        {
+            "id": str(asset.pk),
+            "url": asset.url,
+            "name": "Scene",
+            "owner_displayname": "root",
+            "presentation_params": {"backgroundColor": "#123456"},
+            "has_thumbnail": False,
+            "failure": {"attempts": 2, "reason": "load_error", "detail": "404 for wood.png"},
+            "admin_url": reverse("admin:icosa_asset_change", args=[asset.pk]),
+            "page_url": reverse("icosa:asset", args=[asset.url]),
+            "formats": [
+                {
+                    "format_type": "GLTF2",
+                    "root_url": f"/media/{folder}/scene.gltf",
+                    "is_preferred": True,
+                    "resources": [
+                        {"url": f"/media/{folder}/scene.gltf", "filename": "scene.gltf", "contenttype": "model/gltf+json"},
+                        {"url": f"/media/{folder}/bin/scene.bin", "filename": "bin/scene.bin", "contenttype": "application/octet-stream"},
+                        {"url": "https://cdn.example.com/t/wood.png?v=2", "filename": "wood.png", "contenttype": "image/png"},
+                    ],
+                },
+                {
+                    "format_type": "OBJ",
+                    "root_url": f"/media/other/{asset.pk}/m.obj",
+                    "is_preferred": False,
+                    "resources": [],
+                },
+            ],
+        }
+    ]
 
 
 def test_missing_with_asset_ids_and_force_includes_existing_thumbnails(client, auth):

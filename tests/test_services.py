@@ -121,3 +121,16 @@ def test_concurrent_claims_never_overlap(staff_user):
     assert sorted(counts) == sorted(a.pk for a in assets)
     assert set(counts.values()) == {1}
     assert ThumbnailClaim.objects.count() == 40
+
+
+@pytest.mark.parametrize(
+    "name", ["assets/1/scene.gltf", "assets/1/a b#c?.bin", "assets/1/textures/holzmaserung-ß.png", "/lead/slash.obj", "x:y/z.mtl"]
+)
+def test_listing_file_urls_match_the_storage(name, settings):
+    """The listing's fast path for local files gives exactly what storage.url() gives."""
+    from django.core.files.storage import FileSystemStorage, default_storage
+
+    from admin_tools.selectors import _file_url_function
+
+    for storage in (default_storage, FileSystemStorage(base_url="https://cdn.example.com/m")):
+        assert _file_url_function(storage)(name) == storage.url(name)
