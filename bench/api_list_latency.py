@@ -9,9 +9,11 @@ and analysed after each load, as a running server's would be.
     .venv/bin/python bench/api_list_latency.py            # full run: SQLite and PostgreSQL
     .venv/bin/python bench/api_list_latency.py --quick    # smoke run, well under a minute
 
-    # before/after: interleave requests served by an older selectors.py with the current one
-    git show 070e2ca:admin_tools/selectors.py > /tmp/selectors_before.py
+    # before/after of the query: interleave requests whose missing_thumbnails() comes from
+    # another selectors.py (e.g. `git show COMMIT:admin_tools/selectors.py`) with the current one
     .venv/bin/python bench/api_list_latency.py --ab-baseline /tmp/selectors_before.py
+
+    # before/after of anything else: run this script from a worktree of the older commit
 
 Results: a Markdown table on stdout and bench/results/api_list_latency.json.
 """
@@ -35,50 +37,49 @@ TARGET_ASSETS = 1_000_000
 DB_NAME = "icosa_bench_list"
 
 
-def scenarios(total, ids_sample):
-    """(label, query string) pairs; ``total`` is the default filter's total_count."""
+def scenarios(total, ids_sample, deep_after):
+    """(label, query string, count cache seconds or None for the setting's) triples;
+    ``total`` is the default filter's total_count, ``deep_after`` the id before its last page."""
     ids = ",".join(str(pk) for pk in ids_sample)
     last = max(total - 50, 0)
     rows = [
-        ("default (viewer-compatible, no failed)", ""),
-        ("limit=100", "limit=100"),
-        ("viewer_compatible_only=false", "viewer_compatible_only=false"),
-        ("include_failed=true", "include_failed=true"),
-        ("vc_only=false + include_failed", "viewer_compatible_only=false&include_failed=true"),
+        ("default (viewer-compatible, no failed)", "", None),
+        ("default, total_count not cached", "", 0),
+        ("limit=100", "limit=100", None),
+        ("viewer_compatible_only=false", "viewer_compatible_only=false", None),
+        ("include_failed=true", "include_failed=true", None),
+        ("vc_only=false + include_failed", "viewer_compatible_only=false&include_failed=true", None),
     ]
     if total > 10_050:
-        rows.append(("offset=10000", "offset=10000"))
+        rows.append(("offset=10000", "offset=10000", None))
     rows += [
-        (f"last page (offset={last})", f"offset={last}"),
-        (f"asset_ids ({len(ids_sample)})", f"asset_ids={ids}"),
-        (f"asset_ids ({len(ids_sample)}) + force", f"asset_ids={ids}&force=true"),
-        ("force=true (all COMPLETE)", "force=true"),
+        (f"last page (offset={last})", f"offset={last}", None),
+        ("last page (after=id)", f"after={deep_after}", None),
+        (f"asset_ids ({len(ids_sample)})", f"asset_ids={ids}", None),
+        (f"asset_ids ({len(ids_sample)}) + force", f"asset_ids={ids}&force=true", None),
+        ("force=true (all COMPLETE)", "force=true", None),
     ]
     return rows
 
 
 class Implementations:
-    """Which selectors serve the API. With a baseline file, requests alternate between the
-    baseline ("before") and the working tree ("after") under the same load, so a before/after
-    comparison is not skewed by whatever else the machine is doing at the time."""
+    """Which ``missing_thumbnails()`` serves the API. With a baseline file, requests alternate
+    between the baseline's ("before") and the working tree's ("after") under the same load, so
+    a before/after comparison is not skewed by whatever else the machine is doing."""
 
     def __init__(self, baseline_path):
         from admin_tools import selectors, services
 
         self.selectors, self.services = selectors, services
-        self.impls = {"after": (selectors.missing_thumbnails, selectors.with_listing_relations)}
+        self.impls = {"after": selectors.missing_thumbnails}
         if baseline_path:
             baseline = common.load_module_from(baseline_path, "bench_baseline_selectors")
-            self.impls = {
-                "before": (baseline.missing_thumbnails, baseline.with_listing_relations),
-                **self.impls,
-            }
+            self.impls = {"before": baseline.missing_thumbnails, **self.impls}
         self.names = list(self.impls)
 
     def use(self, name):
-        missing, relations = self.impls[name]
+        missing = self.impls[name]
         self.selectors.missing_thumbnails = missing
-        self.selectors.with_listing_relations = relations
         self.services.missing_thumbnails = missing  # claim_assets imported it by name
 
     def order(self, i):
@@ -92,6 +93,7 @@ def child(args):
         common.reset_database(backend, DB_NAME)
     common.configure(backend, DB_NAME, conn_max_age=args.conn_max_age)
 
+    from django.conf import settings
     from django.core.wsgi import get_wsgi_application
     from django.db import connection
     from django.urls import reverse
@@ -217,8 +219,18 @@ def child(args):
                 out["plans"][size][name] = explain(connection, selectors)
             impls.use("after")
 
-            for label, query in scenarios(total, ids_sample):
-                result, busy = run(lambda: call("GET", list_url, query), f"{size:>9,} {label}")
+            deep_after = (
+                selectors.missing_thumbnails().values_list("pk", flat=True)[max(total - 51, 0)]
+                if total > 50 else 0
+            )  # fmt: skip
+            for label, query, cache_seconds in scenarios(total, ids_sample, deep_after):
+                configured = settings.THUMBNAIL_COUNT_CACHE_SECONDS
+                if cache_seconds is not None:
+                    settings.THUMBNAIL_COUNT_CACHE_SECONDS = cache_seconds
+                try:
+                    result, busy = run(lambda: call("GET", list_url, query), f"{size:>9,} {label}")
+                finally:
+                    settings.THUMBNAIL_COUNT_CACHE_SECONDS = configured
                 for name, (st, first) in result.items():
                     body = json.loads(first["data"])
                     out["rows"].append(
@@ -295,7 +307,7 @@ def explain(connection, selectors):
     (the count as Django would run it for a plain queryset)."""
     qs = selectors.missing_thumbnails()
     count_sql, count_params = qs.order_by().values("pk").query.sql_with_params()
-    page_sql, page_params = selectors.with_listing_relations(qs)[:50].query.sql_with_params()
+    page_sql, page_params = qs[:50].query.sql_with_params()
     plans = {}
     with connection.cursor() as cursor:
         for label, sql, params in (

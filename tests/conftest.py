@@ -102,6 +102,15 @@ def b64(content, *, data_url=True, mime="image/jpeg"):
 
 
 @pytest.fixture(autouse=True)
+def exact_counts(settings):
+    """Counts are exact in tests unless a test turns the cache on (test_api covers it)."""
+    from django.core.cache import cache
+
+    settings.THUMBNAIL_COUNT_CACHE_SECONDS = 0
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Every test writes uploads into its own folder, never the project's media/."""
     settings.MEDIA_ROOT = tmp_path / "media"

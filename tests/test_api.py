@@ -361,6 +361,37 @@ def test_missing_with_asset_ids_and_force_includes_existing_thumbnails(client, a
     assert forced["assets"][1]["has_thumbnail"] is True
 
 
+def test_total_count_is_reused_briefly_but_pages_are_always_fresh(client, auth, settings):
+    settings.THUMBNAIL_COUNT_CACHE_SECONDS = 60
+    first, second = make_asset("first"), make_asset("second")
+    body = client.get(f"{LIST_URL}?limit=1", **auth).json()
+    assert (body["total_count"], body["has_more"]) == (2, True)
+    Asset.objects.filter(pk=first.pk).update(thumbnail="thumbnails/first.jpg")
+
+    body = client.get(f"{LIST_URL}?limit=1", **auth).json()
+    assert body["total_count"] == 2, "the count within the cache window"
+    assert [a["id"] for a in body["assets"]] == [str(second.pk)] and body["has_more"] is False
+    other = client.get(f"{LIST_URL}?limit=1&include_failed=true", **auth).json()
+    assert other["total_count"] == 1, "another filter set is counted on its own"
+
+    settings.THUMBNAIL_COUNT_CACHE_SECONDS = 0
+    assert client.get(f"{LIST_URL}?limit=1", **auth).json()["total_count"] == 1
+
+
+def test_after_pages_by_id_and_keeps_the_total(client, auth, big_ids):
+    assets = [make_asset(f"k{i}") for i in range(5)]
+    first = client.get(f"{LIST_URL}?limit=2", **auth).json()
+    second = client.get(f"{LIST_URL}?limit=2&after={first['assets'][-1]['id']}", **auth).json()
+    last = client.get(f"{LIST_URL}?limit=2&after={second['assets'][-1]['id']}", **auth).json()
+    ids = [a["id"] for page in (first, second, last) for a in page["assets"]]
+    assert ids == [str(a.pk) for a in assets]
+    assert [p["has_more"] for p in (first, second, last)] == [True, True, False]
+    assert {p["total_count"] for p in (first, second, last)} == {5}
+    for bad in ("x", "-1", "1,2", "1" * 20):
+        response = client.get(f"{LIST_URL}?after={bad}", **auth)
+        assert response.status_code == 422 and "after" in response.json()["detail"], bad
+
+
 def test_list_query_count_is_fixed(client, auth, django_assert_max_num_queries):
     for i in range(20):
         make_asset(f"q{i}", owner=None)
