@@ -65,7 +65,7 @@ class MissingThumbnailsQuerySet(QuerySet):
             )
             parts.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")
             params.extend(part_params)
-        sql = f"SELECT {parts[0]} - {parts[1]}"
+        sql = "SELECT " + " - ".join(parts)
         seconds = settings.THUMBNAIL_COUNT_CACHE_SECONDS
         key = "missing-thumbnails-count:" + hashlib.sha256(
             f"{self.db}\0{sql}\0{params!r}".encode()
@@ -134,6 +134,7 @@ def missing_thumbnails(
         qs = qs.exclude(thumbnail_versions__is_current=True, thumbnail_versions__renderer=renderer_not)
     qs = qs.order_by("id")
     if include_failed:
+        qs._count_terms = (qs,)
         return qs
     failed_ids = ThumbnailFailure.objects.filter(
         attempts__gte=settings.THUMBNAIL_MAX_FAILURES
