@@ -23,7 +23,7 @@ const _state = {
 	api: null,
 	options: {},
 	controllers: new Map(), // asset id -> AbortController, for every asset in flight
-	pending: new Map(), // asset id -> Promise<AssetResult>, started and not yet finished
+	pending: new Map(), // asset id -> {result: Promise<AssetResult>, settled}, until finishOne
 };
 
 /**
@@ -146,7 +146,8 @@ async function startOne( asset, options = {} ) {
 
 	requireSetup();
 	const assetId = String( asset.id );
-	if ( _state.pending.has( assetId ) ) throw new Error( `Asset ${assetId} is already in flight` );
+	const previous = _state.pending.get( assetId );
+	if ( previous && ! previous.settled ) throw new Error( `Asset ${assetId} is already in flight` );
 	let captured;
 	const uploading = new Promise( ( resolve ) => {
 
@@ -160,12 +161,14 @@ async function startOne( asset, options = {} ) {
 	} );
 	const first = await Promise.race( [ uploading.then( () => null ), finished ] );
 	if ( first ) return { assetId, uploading: false, result: first };
-	_state.pending.set( assetId, finished );
+	// Kept until finishOne collects it: the upload may well finish before the runner asks.
+	const entry = { result: finished, settled: false };
 	finished.finally( () => {
 
-		if ( _state.pending.get( assetId ) === finished ) _state.pending.delete( assetId );
+		entry.settled = true;
 
 	} );
+	_state.pending.set( assetId, entry );
 	return { assetId, uploading: true };
 
 }
@@ -178,9 +181,18 @@ async function startOne( asset, options = {} ) {
  */
 async function finishOne( assetId ) {
 
-	const finished = _state.pending.get( String( assetId ) );
-	if ( ! finished ) throw new Error( `Asset ${assetId} is not in flight` );
-	return finished;
+	const id = String( assetId );
+	const entry = _state.pending.get( id );
+	if ( ! entry ) throw new Error( `Asset ${id} is not in flight` );
+	try {
+
+		return await entry.result;
+
+	} finally {
+
+		if ( _state.pending.get( id ) === entry ) _state.pending.delete( id );
+
+	}
 
 }
 

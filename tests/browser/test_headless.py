@@ -233,3 +233,21 @@ def test_next_asset_renders_while_the_previous_one_uploads(headless, import_mode
     failed = headless.call("startOne", assets[str(broken.pk)])
     assert failed["uploading"] is False and failed["result"]["status"] == "failed", failed
     assert ThumbnailFailure.objects.filter(asset=broken).exists()
+
+
+def test_finish_one_collects_an_upload_that_ended_long_before(headless, import_models, ok_models, api):
+    """The runner may ask for the result after the upload is over; it is kept until then."""
+    import time
+
+    (box,) = import_models(*[m for m in ok_models if m.stem == "Box"])
+    assets = api(force=True)
+    assert headless.call("startOne", assets[str(box.pk)])["uploading"] is True
+    deadline = time.monotonic() + 20
+    while not ThumbnailVersion.objects.filter(asset=box).exists():
+        assert time.monotonic() < deadline, "the upload never arrived"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    result = headless.call("finishOne", str(box.pk))
+    assert (result["status"], result["assetId"]) == ("done", str(box.pk)), result
+    assert headless.call("startOne", assets[str(box.pk)])["uploading"] is True, "the id can start again"
+    assert headless.call("finishOne", str(box.pk))["status"] == "done"
