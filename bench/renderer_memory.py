@@ -110,7 +110,7 @@ async def sample(page, label, started):
     }
 
 
-async def measure(options, assets, total, checkpoints):
+async def measure(options, assets, total, checkpoints, recycle_every=0):
     from admin_tools.runner.browser import BrowserSession, PageWorker
 
     session = BrowserSession(executable_path=options.chromium, gpu=options.gpu)
@@ -128,6 +128,8 @@ async def measure(options, assets, total, checkpoints):
         failed = 0
         started = time.perf_counter()
         for n in range(1, total + 1):
+            if recycle_every and n > 1 and (n - 1) % recycle_every == 0:
+                await page.open()
             result = await page.process(assets[(n - 1) % len(assets)], floor=True, timeout=options.timeout + 30)
             failed += result.get("status") != "done"
             if n in checkpoints:
@@ -164,6 +166,11 @@ def main():
     parser.add_argument("--gpu", action="store_true", help="GPU flags instead of SwiftShader.")
     parser.add_argument("--chromium", default=None, help="Chromium executable.")
     parser.add_argument("--quick", action="store_true", help="A 60-model smoke run.")
+    parser.add_argument(
+        "--recycle-every", type=int, default=0, metavar="N",
+        help="Open a fresh page every N models, as the runner's --recycle-after does (default: never).",
+    )
+    parser.add_argument("--label", default="", help="Also write bench/results/renderer_memory.LABEL.json.")
     args = parser.parse_args()
     total = 60 if args.quick else args.models
     checkpoints = {1, 50, total} | set(range(100, total + 1, 50))
@@ -198,7 +205,7 @@ def main():
             recycle_after=0,
         )
         print(f"== {len(assets)} distinct models, {total} renders in one page", flush=True)
-        info, rows, failed = asyncio.run(measure(options, assets, total, checkpoints))
+        info, rows, failed = asyncio.run(measure(options, assets, total, checkpoints, args.recycle_every))
 
     print()
     print(
@@ -222,6 +229,7 @@ def main():
         "renderer": info.get("rendererString", ""),
         "distinct_models": len(assets),
         "renders": total,
+        "recycle_every": args.recycle_every,
         "failed": failed,
         "rss_growth_50_to_last": growth(rows, "chromium_rss_mb"),
         "renderer_rss_growth_50_to_last": growth(rows, "renderer_rss_mb"),
@@ -242,6 +250,8 @@ def main():
         verdict = "n/a" if value is None else ("within" if value <= TARGET_GROWTH else "OVER")
         print(f"{key}: {value if value is None else f'{value:+.1%}'} ({verdict} the {TARGET_GROWTH:.0%} target)")
     print(f"Results: {common.write_json(NAME, summary)}")
+    if args.label:
+        common.write_json(f"{NAME}.{args.label}", summary)
     common.drop_database("sqlite", DB_NAME)
 
 
