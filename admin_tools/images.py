@@ -163,7 +163,7 @@ def make_derivatives(content):
         preview.thumbnail((max_w, max_h), Image.Resampling.LANCZOS)
     thumbnail = ImageOps.fit(image, (thumb_w, thumb_h), Image.Resampling.LANCZOS)
     # Baseline for the 512x320 thumbnail: the same pixels, smaller than progressive at
-    # this size and a third of the encode time (see bench/README.md).
+    # this size and quicker to encode (bench/README.md, upload before/after).
     thumb_bytes = _encode_jpeg(thumbnail, progressive=False)
     preview_bytes = _encode_jpeg(preview)
     digest = hashlib.sha256(preview_bytes).hexdigest()

@@ -7,7 +7,7 @@ database and the runner's own embedded server:
 
 - the render floor: ``headless.js`` ``floor()`` in one reused page (load, render, capture;
   no upload, no claims), per model;
-- full runs of the runner (claim → ``processOne`` → upload) with 1 and 2 workers: models per
+- full runs of the runner (claim → render → upload) with 1 and 2 workers: models per
   minute, ms per model (median, p95) and the latency to the first result from a cold start;
 - the same run with a fixed 500 ms wait per model, the way a naive runner waits for a model
   to "settle", for comparison.

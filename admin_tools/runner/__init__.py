@@ -3,7 +3,7 @@
 - ``server``: the embedded server thread that serves this project for a local run.
 - ``client``: the thumbnail work API over urllib (claim, release, report, status).
 - ``browser``: Chromium, its flags, and one reusable page per worker.
-- ``run``: the claim → ``processOne`` → release loop.
+- ``run``: the claim → ``startOne``/``finishOne`` → release loop.
 - ``summary``: per-asset results and the figures printed at the end.
 """
 
