@@ -1,4 +1,5 @@
 """Thumbnail work API: list what is missing, claim work, upload results, report failures."""
+import re
 from typing import List, Optional
 from uuid import UUID
 
@@ -60,6 +61,18 @@ class AssetOut(BaseModel):
     formats: List[FormatOut]
 
 
+_ASSET_ID = re.compile(r"[0-9]{1,19}")
+
+
+def _parse_id(text):
+    """An asset id from text, or None: ASCII digits within a signed 64-bit integer (str.isdigit
+    also accepts characters such as '²' that int() refuses)."""
+    text = str(text).strip()
+    if not _ASSET_ID.fullmatch(text) or int(text) > 2**63 - 1:
+        return None
+    return int(text)
+
+
 def _parse_ids(values):
     ids = []
     for value in values or []:
@@ -67,9 +80,10 @@ def _parse_ids(values):
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or len(part) > 19:
+            asset_id = _parse_id(part)
+            if asset_id is None:
                 raise HttpError(422, f"asset_ids: '{part}' is not an asset id")
-            ids.append(int(part))
+            ids.append(asset_id)
     return ids
 
 
@@ -142,10 +156,10 @@ def list_missing_thumbnails(request, filters: Query[MissingFilters]):
     # seconds old, see THUMBNAIL_COUNT_CACHE_SECONDS).
     rows = qs
     if filters.after is not None:
-        after = filters.after.strip()
-        if not after.isdigit() or len(after) > 19:
+        after = _parse_id(filters.after)
+        if after is None:
             raise HttpError(422, f"after: '{filters.after}' is not an asset id")
-        rows = qs.filter(pk__gt=int(after))
+        rows = qs.filter(pk__gt=after)
     page = selectors.asset_listing(rows[filters.offset : filters.offset + filters.limit + 1])
     return {
         "assets": page[: filters.limit],
@@ -173,9 +187,10 @@ class ThumbnailOut(Schema):
 
 
 def _asset_id(asset_id: str) -> int:
-    if not asset_id.isdigit() or len(asset_id) > 19 or int(asset_id) > 2**63 - 1:
+    parsed = _parse_id(asset_id)
+    if parsed is None:
         raise HttpError(404, f"Asset {asset_id} not found")
-    return int(asset_id)
+    return parsed
 
 
 @router.post(

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import filepath_to_uri
 
-from icosa.models import Asset, Format, Resource
+from icosa.models import Asset, Format, Resource, bare_filename
 
 from .models import ThumbnailClaim, ThumbnailFailure
 
@@ -220,8 +220,7 @@ def _formats_by_asset(asset_ids):
             )
     # A root file filed under another format (imported data can be odd): one more query.
     known = {each["id"]: each for entries in files.values() for each in entries}
-    strays = [f["root_resource_id"] for f in formats.values() if f["root_resource_id"] not in known]
-    strays = [pk for pk in strays if pk is not None]
+    strays = {f["root_resource_id"] for f in formats.values()} - set(known) - {None}
     for resource in Resource.objects.filter(pk__in=strays).values("id", "file", "external_url", "contenttype"):
         resource["link"] = file_url(resource["file"]) if resource["file"] else resource["external_url"]
         known[resource["id"]] = resource
@@ -246,10 +245,7 @@ def _resource_entries(resources, root):
     entries = []
     for resource in resources:
         name = resource["file"] or resource["external_url"]
-        if base and name.startswith(base):
-            filename = name[len(base):]
-        else:
-            filename = name.rsplit("/", 1)[-1].split("?", 1)[0]
+        filename = name[len(base):] if base and name.startswith(base) else bare_filename(name)
         entries.append({"url": resource["link"], "filename": filename, "contenttype": resource["contenttype"]})
     return entries
 

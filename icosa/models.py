@@ -16,6 +16,11 @@ def new_asset_url():
     return secrets.token_urlsafe(8)[:11]
 
 
+def bare_filename(name):
+    """The last path segment of a stored name or URL, without a query string."""
+    return name.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
 def resource_upload_to(instance, filename):
     """Files live under the asset's id, so an owner-less asset needs nothing else."""
     return f"assets/{instance.asset_id}/{filename}"
@@ -207,8 +212,7 @@ class Resource(models.Model):
     @property
     def filename(self):
         """The name a loader asks for (relative URIs inside a .gltf or .mtl)."""
-        name = self.file.name or self.external_url
-        return name.rsplit("/", 1)[-1].split("?", 1)[0]
+        return bare_filename(self.file.name or self.external_url)
 
     @property
     def url(self):

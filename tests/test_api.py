@@ -387,9 +387,20 @@ def test_after_pages_by_id_and_keeps_the_total(client, auth, big_ids):
     assert ids == [str(a.pk) for a in assets]
     assert [p["has_more"] for p in (first, second, last)] == [True, True, False]
     assert {p["total_count"] for p in (first, second, last)} == {5}
-    for bad in ("x", "-1", "1,2", "1" * 20):
+    for bad in ("x", "-1", "1,2", "1" * 20, "²", str(2**63)):
         response = client.get(f"{LIST_URL}?after={bad}", **auth)
         assert response.status_code == 422 and "after" in response.json()["detail"], bad
+
+
+def test_ids_that_are_not_ascii_digits_get_a_clear_error_not_a_500(client, auth):
+    """str.isdigit() accepts '²'; int() does not."""
+    asset = make_asset("digits")
+    before = snapshot(asset)
+    response = client.get(f"{LIST_URL}?asset_ids=1,²", **auth)
+    assert response.status_code == 422 and response.json() == {"detail": "asset_ids: '²' is not an asset id"}
+    response = post(client, upload_url("²"), {"thumbnail_base64": b64(make_image())}, **auth)
+    assert response.status_code == 404 and response.json() == {"detail": "Asset ² not found"}
+    assert snapshot(asset) == before
 
 
 def test_list_query_count_is_fixed(client, auth, django_assert_max_num_queries):

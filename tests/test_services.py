@@ -126,7 +126,7 @@ def test_concurrent_claims_never_overlap(staff_user):
 @pytest.mark.parametrize(
     "name", ["assets/1/scene.gltf", "assets/1/a b#c?.bin", "assets/1/textures/holzmaserung-ß.png", "/lead/slash.obj", "x:y/z.mtl"]
 )
-def test_listing_file_urls_match_the_storage(name, settings):
+def test_listing_file_urls_match_the_storage(name):
     """The listing's fast path for local files gives exactly what storage.url() gives."""
     from django.core.files.storage import FileSystemStorage, default_storage
 

@@ -4,9 +4,9 @@ Python never renders. It claims assets under a lease (``POST /thumbnail-jobs/cla
 runners on other machines and admins' pages never get the same asset, and gives each one to
 ``headless.js`` in one of the worker pages, which loads, renders, captures and uploads it (or
 records its failure) itself. Each page renders the next asset while the previous one uploads
-(``startOne`` / ``finishOne``), so a single page is not idle during the round trip. On a stop (Ctrl-C, SIGTERM, a fatal error) the
-asset in flight is aborted and every lease this run still holds is released, so a rerun (or
-another runner) continues where it stopped.
+(``startOne`` / ``finishOne``), so a single page is not idle during the round trip. On a stop
+(Ctrl-C, SIGTERM, a fatal error) the asset in flight is aborted and every lease this run
+still holds is released, so a rerun (or another runner) continues where it stopped.
 """
 
 import asyncio
@@ -502,18 +502,24 @@ class Runner:
         self.summary.add(result)
         self.listener.result(result)
 
+    def _token_due(self):
+        """The run mints its own tokens and the current one is due a refresh."""
+        return (
+            self.options.token_factory is not None
+            and time.monotonic() - self._token_time >= self.options.token_refresh_seconds
+        )
+
     def _token_stale(self, page):
-        """The page holds an older token than the run, or the run's token is due a refresh."""
+        """The page must be reopened for a token: one is due, or it holds an older one."""
         if self.options.token_factory is None:
             return False
-        due = time.monotonic() - self._token_time >= self.options.token_refresh_seconds
-        return due or page.config.get("token") != self.options.token
+        return self._token_due() or page.config.get("token") != self.options.token
 
     async def _refresh_page(self, page):
         """Pages get a fresh token (runs that mint their own) before the old one expires."""
         if not self._token_stale(page):
             return
-        if time.monotonic() - self._token_time >= self.options.token_refresh_seconds:
+        if self._token_due():
             token = await asyncio.to_thread(self.options.token_factory)
             self._token_time = time.monotonic()
             self.options.token = token

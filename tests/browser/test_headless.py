@@ -9,7 +9,10 @@ from playwright.sync_api import Page
 from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from icosa.models import Asset
 
+from .pixels import assert_shows_a_model, open_field
+
 pytestmark = pytest.mark.browser
+BACKGROUND = "#e8eaed"  # headless.js's default
 
 MODULE = "/static/batch_thumbs/headless.js"
 
@@ -227,6 +230,10 @@ def test_next_asset_renders_while_the_previous_one_uploads(headless, import_mode
     result = headless.call("finishOne", str(first.pk))
     assert (result["status"], result["assetId"]) == ("done", str(first.pk)), result
     assert Asset.objects.get(pk=first.pk).thumbnail
+    # Each stored picture is its own model: the second render did not leak into the first.
+    box = assert_shows_a_model(open_field(Asset.objects.get(pk=first.pk).thumbnail), BACKGROUND, label="Box")
+    duck = assert_shows_a_model(open_field(Asset.objects.get(pk=second.pk).thumbnail), BACKGROUND, label="Duck")
+    assert max(abs(a - b) for a, b in zip(box["model_mean"], duck["model_mean"])) > 30, (box, duck)
     with pytest.raises(Exception, match="not in flight"):
         headless.call("finishOne", str(first.pk))
 
