@@ -1,5 +1,4 @@
 """Turn uploaded image bytes into checked, re-encoded thumbnail derivatives (Pillow only)."""
-import base64
 import binascii
 import hashlib
 import io
@@ -14,8 +13,11 @@ from PIL import Image, ImageOps, ImageStat
 ALLOWED_MIME_TYPES = {"image/jpeg", "image/png"}
 MAX_SIDE = 8192
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,", re.I)
-_WHITESPACE = re.compile(rb"\s+")
-_STRICT_BASE64 = re.compile(rb"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+_BASE64_WHITESPACE = b" \t\n\r\v\f"
+# Pillow's two-step resize (a box reduce by an integer factor, then LANCZOS): 2.5x faster
+# than a fair LANCZOS for 1280x800 -> 512x320 at 49 dB PSNR against it (bench/README.md).
+_REDUCING_GAP = 1.25
+_BLANK_CHECK_SIZE = (64, 40)
 
 
 class ImageRejected(Exception):
@@ -63,15 +65,16 @@ def decode_base64_image(data):
         raise ImageRejected(
             f"Image too large: over {max_bytes} bytes after decoding", status=413
         )
-    raw = _WHITESPACE.sub(b"", text.encode("ascii", errors="replace"))
-    if not _STRICT_BASE64.match(raw):
+    raw = text.encode("ascii", errors="replace").translate(None, _BASE64_WHITESPACE)
+    try:
+        # strict_mode refuses other characters and data after padding; whole quanta only.
+        if len(raw) % 4 or raw.endswith(b"==="):
+            raise binascii.Error("incomplete quantum")
+        decoded = binascii.a2b_base64(raw, strict_mode=True)
+    except (binascii.Error, ValueError):
         raise ImageRejected(
             "thumbnail_base64 is not valid base64: only A-Z, a-z, 0-9, +, / and correct '=' padding"
-        )
-    try:
-        decoded = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageRejected(f"thumbnail_base64 is not valid base64: {exc}") from None
+        ) from None
     if not decoded:
         raise ImageRejected("thumbnail_base64 decodes to no bytes")
     if len(decoded) > max_bytes:
@@ -115,8 +118,18 @@ def open_checked(content):
 def is_uniform(image, *, tolerance=2.0):
     """True when the image is one flat colour (what a failed WebGL capture looks like)."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    small = rgb.resize((64, 40), Image.Resampling.BILINEAR)
-    return max(ImageStat.Stat(small).stddev) < tolerance
+    factor = max(1, min(rgb.width // _BLANK_CHECK_SIZE[0], rgb.height // _BLANK_CHECK_SIZE[1]))
+    return max(ImageStat.Stat(rgb.reduce(factor)).stddev) < tolerance
+
+
+def _fill(image, size):
+    """Crop to the aspect of ``size`` around the centre and scale to it (like ImageOps.fit)."""
+    width, height = size
+    scale = min(image.width / width, image.height / height)
+    crop_w, crop_h = width * scale, height * scale
+    left, top = (image.width - crop_w) / 2, (image.height - crop_h) / 2
+    box = (left, top, left + crop_w, top + crop_h)
+    return image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
 
 
 def _flatten(image):
@@ -133,15 +146,11 @@ def _flatten(image):
     return image.convert("RGB")
 
 
-def _encode_jpeg(image, *, progressive=True):
+def _encode_jpeg(image):
+    """Baseline JPEG with optimised Huffman tables: progressive saved ~1 % of bytes at these
+    sizes and doubled the encode time (bench/README.md, upload before/after)."""
     buffer = io.BytesIO()
-    image.save(
-        buffer,
-        format="JPEG",
-        quality=settings.THUMBNAIL_JPEG_QUALITY,
-        optimize=True,
-        progressive=progressive,
-    )
+    image.save(buffer, format="JPEG", quality=settings.THUMBNAIL_JPEG_QUALITY, optimize=True)
     return buffer.getvalue()
 
 
@@ -161,10 +170,8 @@ def make_derivatives(content):
     if image.width > max_w or image.height > max_h:
         preview = image.copy()
         preview.thumbnail((max_w, max_h), Image.Resampling.LANCZOS)
-    thumbnail = ImageOps.fit(image, (thumb_w, thumb_h), Image.Resampling.LANCZOS)
-    # Baseline for the 512x320 thumbnail: the same pixels, smaller than progressive at
-    # this size and quicker to encode (bench/README.md, upload before/after).
-    thumb_bytes = _encode_jpeg(thumbnail, progressive=False)
+    thumbnail = _fill(image, (thumb_w, thumb_h))
+    thumb_bytes = _encode_jpeg(thumbnail)
     preview_bytes = _encode_jpeg(preview)
     digest = hashlib.sha256(preview_bytes).hexdigest()
     return Derivatives(
