@@ -1,21 +1,17 @@
 """Shared fixtures: users, tokens, big asset ids, sample models and image bytes."""
+
 import base64
 import io
 import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 from PIL import Image, ImageDraw
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.fixtures import models as fixture_models
 
-FIXTURE_MODELS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "models"
-if not FIXTURE_MODELS.is_dir():
-    FIXTURE_MODELS = Path(os.environ.get("FIXTURE_MODELS", "/work/shared/fixtures/models"))
-OK_MODELS = sorted((FIXTURE_MODELS / "ok").iterdir()) if (FIXTURE_MODELS / "ok").is_dir() else []
-BAD_MODELS = sorted((FIXTURE_MODELS / "bad").iterdir()) if (FIXTURE_MODELS / "bad").is_dir() else []
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 BIG_ID = 2**53 + 1  # JavaScript numbers cannot hold this exactly; ids must travel as strings
 
@@ -39,6 +35,24 @@ def start_ids_above_2_53(start=BIG_ID):
                 Asset.objects.create(id=start - 1, name="id placeholder")
                 Asset.objects.filter(id=start - 1).delete()
                 cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [max(current or 0, start - 1), table])
+
+
+@pytest.fixture(scope="session")
+def sample_models(tmp_path_factory) -> fixture_models.SampleModels:
+    """Generated models (written once per session) and, after them, the shared real ones."""
+    return fixture_models.sample_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def ok_models(sample_models):
+    """Model files that must render, generated first (``ok_models[:n]`` is the same anywhere)."""
+    return list(sample_models.ok)
+
+
+@pytest.fixture(scope="session")
+def bad_models(sample_models):
+    """Model files that must fail cleanly, each with its reason in ``fixture_models.FAILURES``."""
+    return list(sample_models.bad)
 
 
 @pytest.fixture
