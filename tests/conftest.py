@@ -25,7 +25,10 @@ def start_ids_above_2_53(start=BIG_ID):
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
             (sequence,) = cursor.fetchone()
-            cursor.execute("SELECT setval(%s, GREATEST(%s, (SELECT COALESCE(MAX(id), 0) FROM " + table + ")))", [sequence, start - 1])
+            cursor.execute(
+                "SELECT setval(%s, GREATEST(%s, (SELECT COALESCE(MAX(id), 0) FROM " + table + ")))",
+                [sequence, start - 1],
+            )
         elif connection.vendor == "sqlite":
             cursor.execute("SELECT MAX(id) FROM " + table)
             (current,) = cursor.fetchone()
@@ -34,7 +37,9 @@ def start_ids_above_2_53(start=BIG_ID):
                 # exactly, so an empty table starts at ``start`` whatever ran before.
                 Asset.objects.create(id=start - 1, name="id placeholder")
                 Asset.objects.filter(id=start - 1).delete()
-                cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [max(current or 0, start - 1), table])
+                cursor.execute(
+                    "UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [max(current or 0, start - 1), table]
+                )
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +69,11 @@ def big_ids(db):
 def staff_user(django_user_model):
     """Staff with the thumbnail permission (the role the generator is for)."""
     user = django_user_model.objects.create_user(
-        username="thumbs", email="thumbs@example.com", password="thumbs-password", is_staff=True, displayname="Thumb Staff"
+        username="thumbs",
+        email="thumbs@example.com",
+        password="thumbs-password",
+        is_staff=True,
+        displayname="Thumb Staff",
     )
     user.user_permissions.add(Permission.objects.get(codename="change_asset_thumbnail"))
     user.user_permissions.add(Permission.objects.get(codename="view_asset"))
@@ -74,12 +83,16 @@ def staff_user(django_user_model):
 
 @pytest.fixture
 def superuser(django_user_model):
-    return django_user_model.objects.create_superuser(username="root", email="root@example.com", password="root-password")
+    return django_user_model.objects.create_superuser(
+        username="root", email="root@example.com", password="root-password"
+    )
 
 
 @pytest.fixture
 def plain_user(django_user_model):
-    return django_user_model.objects.create_user(username="visitor", email="visitor@example.com", password="visitor-password")
+    return django_user_model.objects.create_user(
+        username="visitor", email="visitor@example.com", password="visitor-password"
+    )
 
 
 @pytest.fixture
