@@ -235,7 +235,7 @@ def test_next_asset_renders_while_the_previous_one_uploads(headless, import_mode
     # Each stored picture is its own model: the second render did not leak into the first.
     box = assert_shows_a_model(open_field(Asset.objects.get(pk=first.pk).thumbnail), BACKGROUND, label="red box")
     duck = assert_shows_a_model(open_field(Asset.objects.get(pk=second.pk).thumbnail), BACKGROUND, label="textured box")
-    assert max(abs(a - b) for a, b in zip(box["model_mean"], duck["model_mean"])) > 30, (box, duck)
+    assert max(abs(a - b) for a, b in zip(box["model_mean"], duck["model_mean"], strict=True)) > 30, (box, duck)
     with pytest.raises(Exception, match="not in flight"):
         headless.call("finishOne", str(first.pk))
 
