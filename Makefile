@@ -9,7 +9,9 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 DEMO_DIR ?= media/demo-models
 export DJANGO_INSECURE_DEV_KEYS ?= 1
 
-.PHONY: demo test test-fast system deps serve bench clean
+RUFF := $(VENV)/bin/ruff
+
+.PHONY: demo test test-fast test-js lint format system deps serve bench clean
 
 system:
 	@missing=""; \
@@ -43,9 +45,11 @@ demo: deps
 	DJANGO_DEBUG=1 $(PY) manage.py setup_demo --models-dir $(DEMO_DIR)
 	DJANGO_DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
-# Full suite on SQLite (browser tests included), then the database tests again on
-# PostgreSQL when a server answers on 127.0.0.1:5432.
-test: deps
+# Full suite: the JavaScript unit tests (Node, no browser), then pytest on SQLite (browser tests
+# included), then the database tests again on PostgreSQL when a server answers on 127.0.0.1:5432.
+# Sample models are generated at test time; ../shared/fixtures (or the folder named by
+# ICOSA_SHARED_FIXTURES) adds real third-party files when present.
+test: deps test-js
 	$(PY) -m pytest
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 	  echo "== PostgreSQL at $(PG_URL): database tests"; \
@@ -56,6 +60,21 @@ test: deps
 
 test-fast: deps
 	$(PY) -m pytest -m "not browser" -x -q
+
+# node:test files under tests/js/, named *.test.mjs or *.test.js (listed explicitly: Node 20
+# and later Node versions read a bare folder argument differently).
+JS_TESTS = $(shell [ -d tests/js ] && find tests/js -name '*.test.mjs' -o -name '*.test.js' | sort)
+test-js: node_modules/.installed
+	@if [ -n "$(JS_TESTS)" ]; then node --test $(JS_TESTS); else echo "== no JavaScript tests in tests/js"; fi
+
+lint: $(VENV)/.installed
+	$(RUFF) check .
+	$(RUFF) format --check .
+
+# Rewrites the tree: safe lint fixes, then the formatter. What is left, `make lint` names.
+format: $(VENV)/.installed
+	$(RUFF) check --fix .
+	$(RUFF) format .
 
 bench: deps
 	$(PY) bench/headless_throughput.py

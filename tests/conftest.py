@@ -1,21 +1,17 @@
 """Shared fixtures: users, tokens, big asset ids, sample models and image bytes."""
+
 import base64
 import io
 import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 from PIL import Image, ImageDraw
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.fixtures import models as fixture_models
 
-FIXTURE_MODELS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "models"
-if not FIXTURE_MODELS.is_dir():
-    FIXTURE_MODELS = Path(os.environ.get("FIXTURE_MODELS", "/work/shared/fixtures/models"))
-OK_MODELS = sorted((FIXTURE_MODELS / "ok").iterdir()) if (FIXTURE_MODELS / "ok").is_dir() else []
-BAD_MODELS = sorted((FIXTURE_MODELS / "bad").iterdir()) if (FIXTURE_MODELS / "bad").is_dir() else []
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 BIG_ID = 2**53 + 1  # JavaScript numbers cannot hold this exactly; ids must travel as strings
 
@@ -29,7 +25,10 @@ def start_ids_above_2_53(start=BIG_ID):
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
             (sequence,) = cursor.fetchone()
-            cursor.execute("SELECT setval(%s, GREATEST(%s, (SELECT COALESCE(MAX(id), 0) FROM " + table + ")))", [sequence, start - 1])
+            cursor.execute(
+                "SELECT setval(%s, GREATEST(%s, (SELECT COALESCE(MAX(id), 0) FROM " + table + ")))",
+                [sequence, start - 1],
+            )
         elif connection.vendor == "sqlite":
             cursor.execute("SELECT MAX(id) FROM " + table)
             (current,) = cursor.fetchone()
@@ -38,7 +37,27 @@ def start_ids_above_2_53(start=BIG_ID):
                 # exactly, so an empty table starts at ``start`` whatever ran before.
                 Asset.objects.create(id=start - 1, name="id placeholder")
                 Asset.objects.filter(id=start - 1).delete()
-                cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [max(current or 0, start - 1), table])
+                cursor.execute(
+                    "UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [max(current or 0, start - 1), table]
+                )
+
+
+@pytest.fixture(scope="session")
+def sample_models(tmp_path_factory) -> fixture_models.SampleModels:
+    """Generated models (written once per session) and, after them, the shared real ones."""
+    return fixture_models.sample_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def ok_models(sample_models):
+    """Model files that must render, generated first (``ok_models[:n]`` is the same anywhere)."""
+    return list(sample_models.ok)
+
+
+@pytest.fixture(scope="session")
+def bad_models(sample_models):
+    """Model files that must fail cleanly, each with its reason in ``fixture_models.FAILURES``."""
+    return list(sample_models.bad)
 
 
 @pytest.fixture
@@ -50,7 +69,11 @@ def big_ids(db):
 def staff_user(django_user_model):
     """Staff with the thumbnail permission (the role the generator is for)."""
     user = django_user_model.objects.create_user(
-        username="thumbs", email="thumbs@example.com", password="thumbs-password", is_staff=True, displayname="Thumb Staff"
+        username="thumbs",
+        email="thumbs@example.com",
+        password="thumbs-password",
+        is_staff=True,
+        displayname="Thumb Staff",
     )
     user.user_permissions.add(Permission.objects.get(codename="change_asset_thumbnail"))
     user.user_permissions.add(Permission.objects.get(codename="view_asset"))
@@ -60,12 +83,16 @@ def staff_user(django_user_model):
 
 @pytest.fixture
 def superuser(django_user_model):
-    return django_user_model.objects.create_superuser(username="root", email="root@example.com", password="root-password")
+    return django_user_model.objects.create_superuser(
+        username="root", email="root@example.com", password="root-password"
+    )
 
 
 @pytest.fixture
 def plain_user(django_user_model):
-    return django_user_model.objects.create_user(username="visitor", email="visitor@example.com", password="visitor-password")
+    return django_user_model.objects.create_user(
+        username="visitor", email="visitor@example.com", password="visitor-password"
+    )
 
 
 @pytest.fixture

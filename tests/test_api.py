@@ -270,21 +270,19 @@ def test_missing_rejects_bad_parameters_with_422(client, auth, query, message):
     assert message in response.json()["detail"]
 
 
-def test_missing_lists_formats_resources_and_ownerless_assets(client, auth, staff_user, big_ids):
+def test_missing_lists_formats_resources_and_ownerless_assets(client, auth, staff_user, big_ids, ok_models):
     from icosa.importing import import_model
 
-    from .conftest import OK_MODELS
-
-    owned = import_model(OK_MODELS[0], owner=staff_user)
-    ownerless = import_model(OK_MODELS[1])
+    owned = import_model(ok_models[0], owner=staff_user)
+    ownerless = import_model(ok_models[1])
     body = client.get(LIST_URL, **auth).json()
     by_id = {a["id"]: a for a in body["assets"]}
     assert by_id[str(owned.pk)]["owner_displayname"] == "Thumb Staff"
     assert by_id[str(ownerless.pk)]["owner_displayname"] == ""
     fmt = by_id[str(owned.pk)]["formats"][0]
     assert fmt["format_type"] == "GLB" and fmt["is_preferred"] is True
-    assert fmt["root_url"].endswith(f"/assets/{owned.pk}/{OK_MODELS[0].name}")
-    assert fmt["resources"][0]["filename"] == OK_MODELS[0].name
+    assert fmt["root_url"].endswith(f"/assets/{owned.pk}/{ok_models[0].name}")
+    assert fmt["resources"][0]["filename"] == ok_models[0].name
 
 
 def test_listing_entry_for_a_multi_file_asset_is_complete(client, auth, superuser, big_ids):

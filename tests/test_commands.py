@@ -10,8 +10,6 @@ from django.core.management import CommandError, call_command
 from icosa.jwt_auth import decode_token
 from icosa.models import Asset
 
-from .conftest import BAD_MODELS, OK_MODELS
-
 pytestmark = pytest.mark.django_db
 
 
@@ -21,25 +19,26 @@ def run(*args):
     return out.getvalue()
 
 
-def test_import_folder_creates_complete_assets_with_files():
-    out = run("import_assets", str(OK_MODELS[0].parent))
-    assert f"Imported {len(OK_MODELS)} assets." in out
+def test_import_folder_creates_complete_assets_with_files(sample_models):
+    """Folders are searched recursively: every sample model, multi-file ones included."""
+    out = run("import_assets", *map(str, sample_models.ok_folders))
+    assert f"Imported {len(sample_models.ok)} assets." in out
     assets = Asset.objects.order_by("id")
-    assert assets.count() == len(OK_MODELS)
+    assert assets.count() == len(sample_models.ok)
     for asset in assets:
         assert asset.state == Asset.State.COMPLETE and asset.is_viewer_compatible
         fmt = asset.formats.get()
         assert fmt.root_resource and default_storage.exists(fmt.root_resource.file.name)
 
 
-def test_import_with_owner(staff_user):
-    run("import_assets", str(OK_MODELS[0]), "--owner", "thumbs")
+def test_import_with_owner(staff_user, ok_models):
+    run("import_assets", str(ok_models[0]), "--owner", "thumbs")
     assert Asset.objects.get().owner == staff_user
 
 
-def test_import_unknown_owner_and_missing_path_fail_cleanly():
+def test_import_unknown_owner_and_missing_path_fail_cleanly(ok_models):
     with pytest.raises(CommandError, match="No user named 'ghost'"):
-        run("import_assets", str(OK_MODELS[0]), "--owner", "ghost")
+        run("import_assets", str(ok_models[0]), "--owner", "ghost")
     with pytest.raises(CommandError, match="no such file or folder"):
         run("import_assets", "/nonexistent/model.glb")
     assert not Asset.objects.exists()
@@ -83,10 +82,10 @@ def test_gltf1_is_recorded_as_not_viewer_compatible(tmp_path):
     assert asset.is_viewer_compatible is False
 
 
-def test_bad_models_still_import_as_assets():
+def test_bad_models_still_import_as_assets(bad_models):
     """Broken files are the renderer's problem: they import and later fail with a reason."""
-    run("import_assets", *[str(p) for p in BAD_MODELS])
-    assert Asset.objects.count() == len(BAD_MODELS)
+    run("import_assets", *[str(p) for p in bad_models])
+    assert Asset.objects.count() == len(bad_models)
 
 
 def test_create_jwt_prints_a_valid_token(staff_user):

@@ -25,7 +25,7 @@ from admin_tools.runner import ThumbnailApi
 from icosa.demo import write_demo_models
 from icosa.models import Asset
 
-from .conftest import BAD_MODELS, OK_MODELS, import_fixture, start_ids_above_2_53
+from .conftest import import_fixture, start_ids_above_2_53
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -146,11 +146,11 @@ def demo_assets(tmp_path):
     ]
 
 
-def test_sample_models_render_and_bad_ones_fail(superuser, tmp_path):
-    """The shared ok models get real thumbnails, the bad ones fail with reasons; exit 1."""
+def test_sample_models_render_and_bad_ones_fail(superuser, tmp_path, ok_models, bad_models):
+    """The sample ok models get real thumbnails, the bad ones fail with reasons; exit 1."""
     start_ids_above_2_53()
-    ok = [import_fixture(path) for path in OK_MODELS]
-    bad = [import_fixture(path) for path in BAD_MODELS]
+    ok = [import_fixture(path) for path in ok_models]
+    bad = [import_fixture(path) for path in bad_models]
     assert ok and bad and min(a.pk for a in ok) > 2**53
     report = tmp_path / "report.json"
 
@@ -185,11 +185,9 @@ def test_sample_models_render_and_bad_ones_fail(superuser, tmp_path):
     assert data["median_ms"] > 0 and data["models_per_minute"] > 0
 
 
-def test_asset_ids_select_and_force_regenerates(superuser):
+def test_asset_ids_select_and_force_regenerates(superuser, sample_models):
     """--asset-ids renders only those; a rerun skips them unless --force makes a new version."""
-    duck, box = (
-        import_fixture(p) for p in OK_MODELS if p.stem in ("Duck", "BoxTextured")
-    )
+    duck, box = (import_fixture(p) for p in sample_models.named("textured-box", "draco-box"))
 
     code, out, err = render("--asset-ids", str(duck.pk))
     assert code == 0, out + err
@@ -217,9 +215,9 @@ def test_asset_ids_select_and_force_regenerates(superuser):
     assert not box.thumbnail
 
 
-def test_dry_run_lists_and_claims_nothing(superuser):
+def test_dry_run_lists_and_claims_nothing(superuser, ok_models):
     """--dry-run names what would be rendered and leaves no lease behind."""
-    assets = [import_fixture(p) for p in OK_MODELS[:3]]
+    assets = [import_fixture(p) for p in ok_models[:3]]
 
     code, out, err = render("--dry-run", "--limit", "2")
 
@@ -230,12 +228,12 @@ def test_dry_run_lists_and_claims_nothing(superuser):
     assert not Asset.objects.exclude(thumbnail="").exists()
 
 
-def test_filters_reach_the_api(superuser, staff_user):
+def test_filters_reach_the_api(superuser, staff_user, sample_models):
     """--owner, --format and --created-before select the same assets the claims would."""
-    by_name = {p.stem: p for p in OK_MODELS}
-    owned = import_fixture(by_name["Duck"], owner=staff_user)
-    gltf = import_fixture(by_name["FormatVariantsEmbedded"])
-    other = import_fixture(by_name["Box"])
+    glb, embedded, box = sample_models.named("textured-box", "embedded", "red-box")
+    owned = import_fixture(glb, owner=staff_user)
+    gltf = import_fixture(embedded)
+    other = import_fixture(box)
 
     code, out, err = render("--dry-run", "--owner", staff_user.username)
     assert code == 0, out + err
@@ -386,9 +384,9 @@ def test_missing_chromium_exits_2(superuser, monkeypatch):
     assert "/nonexistent/from-env" in err
 
 
-def test_no_webgl_exits_2(superuser, tmp_path):
+def test_no_webgl_exits_2(superuser, tmp_path, ok_models):
     """A Chromium without WebGL cannot work at all: exit 2 with the page's own error."""
-    import_fixture(OK_MODELS[0])
+    import_fixture(ok_models[0])
     wrapper = tmp_path / "chromium-without-webgl"
     wrapper.write_text(
         '#!/bin/sh\nexec /usr/bin/chromium --disable-webgl --disable-3d-apis "$@"\n'
@@ -403,14 +401,14 @@ def test_no_webgl_exits_2(superuser, tmp_path):
     assert not ThumbnailFailure.objects.exists()
 
 
-def test_forced_regeneration_keeps_history_and_revert_restores(superuser):
+def test_forced_regeneration_keeps_history_and_revert_restores(superuser, sample_models):
     """A forced batch over assets with thumbnails adds versions; a revert brings one back; no
     earlier file is lost, and the renderer filter picks only other renderers' work."""
     from django.core.files.storage import default_storage
 
     from admin_tools.services import revert_thumbnail
 
-    assets = [import_fixture(p) for p in OK_MODELS if p.stem in ("Duck", "Box")]
+    assets = [import_fixture(p) for p in sample_models.named("textured-box", "red-box")]
     code, out, err = render()
     assert code == 0, out + err
     firsts = {}

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.conftest import BAD_MODELS, OK_MODELS, start_ids_above_2_53
+from tests.conftest import start_ids_above_2_53
 
 from .pages import AdminLogin, AssetChangeList, GeneratorPage
 
@@ -126,18 +126,6 @@ def import_models(transactional_db):
         return list(Asset.objects.exclude(pk__in=before).order_by("id"))
 
     return _import
-
-
-@pytest.fixture
-def ok_models():
-    assert OK_MODELS, "no sample models in shared/fixtures/models/ok"
-    return OK_MODELS
-
-
-@pytest.fixture
-def bad_models():
-    assert BAD_MODELS, "no sample models in shared/fixtures/models/bad"
-    return BAD_MODELS
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def model_pixels(image: Image.Image, background: str, tolerance: int = 40) -> li
     centre = image.crop((w // 4, h // 4, w * 3 // 4, h * 3 // 4)).resize((64, 40))
     data = centre.tobytes()
     pixels = (tuple(data[i : i + 3]) for i in range(0, len(data), 3))
-    return [p for p in pixels if sum(abs(a - b) for a, b in zip(p, bg)) > tolerance]
+    return [p for p in pixels if sum(abs(a - b) for a, b in zip(p, bg, strict=True)) > tolerance]
 
 
 def describe(image: Image.Image, background: str) -> dict:
@@ -33,7 +33,7 @@ def describe(image: Image.Image, background: str) -> dict:
     spread = max(ImageStat.Stat(small).stddev)
     pixels = model_pixels(image, background)
     centre_total = 64 * 40
-    mean = tuple(sum(channel) / len(pixels) for channel in zip(*pixels)) if pixels else (0, 0, 0)
+    mean = tuple(sum(channel) / len(pixels) for channel in zip(*pixels, strict=True)) if pixels else (0, 0, 0)
     return {
         "spread": spread,
         "centre_coverage": len(pixels) / centre_total,

@@ -8,6 +8,7 @@ from playwright.sync_api import Page
 
 from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from icosa.models import Asset
+from tests.fixtures.models import FAILURES
 
 from .pixels import assert_shows_a_model, open_field
 
@@ -87,8 +88,8 @@ def test_setup_creates_a_webgl_renderer(headless):
     assert (headless.info["width"], headless.info["height"]) == (640, 400)
 
 
-def test_process_one_uploads_to_the_exact_64_bit_id(headless, import_models, ok_models, api):
-    duck, fox = import_models(*[m for m in ok_models if m.stem in {"Duck", "FoxClassic"}])
+def test_process_one_uploads_to_the_exact_64_bit_id(headless, import_models, sample_models, api):
+    duck, fox = import_models(*sample_models.named("textured-box", "gold-metal"))
     assert duck.pk == 2**53 + 1  # 2**53 + 1 becomes 2**53 as a JavaScript number
     assets = api.claim()
     assert set(assets) == {str(duck.pk), str(fox.pk)}
@@ -115,17 +116,17 @@ def test_unsupported_formats_fail_at_once_with_a_readable_reason(headless, impor
     assert (failure.reason, failure.detail, failure.attempts) == ("unsupported_format", "Unsupported format: TILT", 1)
 
 
-def test_a_failed_load_never_captures_the_previous_model(headless, import_models, ok_models, bad_models, api):
-    (fox,) = import_models(*[m for m in ok_models if m.stem == "FoxClassic"])
+def test_a_failed_load_never_captures_the_previous_model(headless, import_models, sample_models, bad_models, api):
+    (fox,) = import_models(*sample_models.named("gold-metal"))
     broken = import_models(*bad_models)
     assets = api.claim()
 
     assert headless.call("processOne", assets[str(fox.pk)])["status"] == "done"
-    for asset in broken:
+    for path, asset in zip(bad_models, broken, strict=True):
         result = headless.call("processOne", assets[str(asset.pk)], {"returnImage": True})
         assert result["status"] == "failed", result
         assert "dataUrl" not in result, "nothing may be captured when the load failed"
-        assert result["reason"] in {"invalid_file", "empty_scene"}
+        assert result["reason"] == FAILURES[path.stem][0], (path.name, result)
     # The live canvas shows the background only, not the fox that was rendered before.
     spread = headless.page.evaluate(
         """() => {
@@ -162,15 +163,16 @@ def test_memory_stays_flat_over_repeated_models(headless, import_models, ok_mode
     print(f"\nfloor ms per model in a reused page: median {warm[len(warm) // 2]}, max {warm[-1]}, first round {timings[: len(assets)]}")
 
 
-def test_a_timeout_aborts_the_download(headless, import_models, ok_models, api):
-    (duck,) = import_models(*[m for m in ok_models if m.stem == "Duck"])
+def test_a_timeout_aborts_the_download(headless, import_models, sample_models, api):
+    (path,) = sample_models.named("textured-box")
+    (duck,) = import_models(path)
     asset = api()[str(duck.pk)]
     held = []
     headless.page.route(f"**/media/assets/{duck.pk}/**", lambda route: held.append(route))
     with headless.page.expect_event("requestfailed") as failed:
         result = headless.call("floor", asset, {"timeoutMs": 1000})
     assert (result["reason"], result["detail"]) == ("timeout", "Timed out after 1 s")
-    assert failed.value.url.endswith("Duck.glb")
+    assert failed.value.url.endswith(path.name)
     assert result["ms"] < 3000
 
 
@@ -188,12 +190,12 @@ def test_abort_skips_only_the_asset_in_flight(headless, import_models, ok_models
     assert headless.call("floor", assets[str(after.pk)])["status"] == "done"
 
 
-def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(headless, import_models, ok_models, api):
+def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(headless, import_models, sample_models, api):
     """409 (another runner holds the lease) is a skip; a 503 after retries is a failure of the
     server, so nothing is recorded against the asset."""
     from admin_tools.services import claim_assets
 
-    taken, flaky = import_models(*[m for m in ok_models if m.stem in {"Box", "Duck"}])
+    taken, flaky = import_models(*sample_models.named("red-box", "textured-box"))
     assets = api(force=True)
     claim_assets(user=None, runner_id="someone-else", count=1, asset_ids=[taken.pk])
     result = headless.call("processOne", assets[str(taken.pk)])
@@ -211,10 +213,10 @@ def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(
     assert not ThumbnailVersion.objects.exists()
 
 
-def test_next_asset_renders_while_the_previous_one_uploads(headless, import_models, ok_models, bad_models, api):
+def test_next_asset_renders_while_the_previous_one_uploads(headless, import_models, sample_models, bad_models, api):
     """startOne returns once the picture is taken; the runner renders the next asset in the
     same page while that upload is still on the wire, and finishOne collects it afterwards."""
-    first, second = import_models(*[m for m in ok_models if m.stem in {"Box", "Duck"}])
+    first, second = import_models(*sample_models.named("red-box", "textured-box"))
     broken = import_models(bad_models[0])[0]
     assets = api(force=True)
     held = []
@@ -231,9 +233,9 @@ def test_next_asset_renders_while_the_previous_one_uploads(headless, import_mode
     assert (result["status"], result["assetId"]) == ("done", str(first.pk)), result
     assert Asset.objects.get(pk=first.pk).thumbnail
     # Each stored picture is its own model: the second render did not leak into the first.
-    box = assert_shows_a_model(open_field(Asset.objects.get(pk=first.pk).thumbnail), BACKGROUND, label="Box")
-    duck = assert_shows_a_model(open_field(Asset.objects.get(pk=second.pk).thumbnail), BACKGROUND, label="Duck")
-    assert max(abs(a - b) for a, b in zip(box["model_mean"], duck["model_mean"])) > 30, (box, duck)
+    box = assert_shows_a_model(open_field(Asset.objects.get(pk=first.pk).thumbnail), BACKGROUND, label="red box")
+    duck = assert_shows_a_model(open_field(Asset.objects.get(pk=second.pk).thumbnail), BACKGROUND, label="textured box")
+    assert max(abs(a - b) for a, b in zip(box["model_mean"], duck["model_mean"], strict=True)) > 30, (box, duck)
     with pytest.raises(Exception, match="not in flight"):
         headless.call("finishOne", str(first.pk))
 
@@ -242,11 +244,11 @@ def test_next_asset_renders_while_the_previous_one_uploads(headless, import_mode
     assert ThumbnailFailure.objects.filter(asset=broken).exists()
 
 
-def test_finish_one_collects_an_upload_that_ended_long_before(headless, import_models, ok_models, api):
+def test_finish_one_collects_an_upload_that_ended_long_before(headless, import_models, sample_models, api):
     """The runner may ask for the result after the upload is over; it is kept until then."""
     import time
 
-    (box,) = import_models(*[m for m in ok_models if m.stem == "Box"])
+    (box,) = import_models(*sample_models.named("red-box"))
     assets = api(force=True)
     assert headless.call("startOne", assets[str(box.pk)])["uploading"] is True
     deadline = time.monotonic() + 20

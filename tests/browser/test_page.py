@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailVersion
 from icosa.models import Asset
+from tests.fixtures.models import FAILURES, LOOKS
 
 from .pages import AdminLogin, GeneratorPage, wait_until
 from .pixels import assert_shows_a_model, open_field
@@ -14,23 +15,6 @@ from .pixels import assert_shows_a_model, open_field
 pytestmark = pytest.mark.browser
 
 BACKGROUND = "#e8eaed"
-
-# What each sample model must look like in its thumbnail (mean colour of the model pixels).
-LOOKS_LIKE = {
-    "Box": ("red", lambda r, g, b: r - max(g, b) > 100),
-    "BoxTextured": ("green and blue", lambda r, g, b: g > r and b > r),
-    "Duck": ("yellow", lambda r, g, b: r > 180 and g > 150 and b < g - 60),
-    "FormatVariantsEmbedded": ("yellow", lambda r, g, b: r > b + 60 and g > b + 60),
-    "FoxClassic": ("lit metal, not a black silhouette", lambda r, g, b: min(r, g, b) > 90),
-    "PaymentCard": ("purple", lambda r, g, b: b > g + 40 and r > g),
-}
-
-FAILURE_REASONS = {
-    "html-page-saved-as": ("invalid_file", "is an HTML page, not a 3D model"),
-    "git-lfs-pointer": ("invalid_file", "is a Git LFS pointer"),
-    "empty-scene": ("empty_scene", "Nothing to draw"),
-    "invalid-embedded-buffer": ("empty_scene", "Nothing to draw"),
-}
 
 
 def test_toolbar_button_runs_every_model_to_a_thumbnail_or_a_recorded_failure(
@@ -49,22 +33,23 @@ def test_toolbar_button_runs_every_model_to_a_thumbnail_or_a_recorded_failure(
     generator.start()
     assert generator.wait_until_over() == "finished"
 
-    assert generator.stats() == {"total": "10", "completed": "6", "failed": "4", "skipped": "0"}
+    total = str(len(bad) + len(ok))
+    assert generator.stats() == {"total": total, "completed": str(len(ok)), "failed": str(len(bad)), "skipped": "0"}
     expect(generator.status).to_have_text("Finished: no assets left to process")
     assert not ThumbnailClaim.objects.exists(), "every lease ends with an upload, a failure or a release"
 
     failures = generator.failure_rows()
-    for asset in bad:
+    for path, asset in zip(bad_models, bad, strict=True):
         asset.refresh_from_db()
         assert not asset.thumbnail, f"{asset.name} must not get a thumbnail"
         failure = ThumbnailFailure.objects.get(asset=asset)
-        reason, words = FAILURE_REASONS[asset.name.replace(" ", "-")]
+        reason, words = FAILURES[path.stem]
         assert (failure.reason, failure.attempts) == (reason, 1), asset.name
         assert words in failure.detail
         assert failures[str(asset.pk)] == {"reason": reason, "detail": failure.detail}
 
     width, height = settings.THUMBNAIL_SIZE
-    for asset in ok:
+    for path, asset in zip(ok_models, ok, strict=True):
         asset.refresh_from_db()
         assert asset.thumbnail, f"{asset.name} has no thumbnail"
         thumb = open_field(asset.thumbnail)
@@ -72,8 +57,8 @@ def test_toolbar_button_runs_every_model_to_a_thumbnail_or_a_recorded_failure(
         assert thumb.size == (width, height)
         assert preview.size == settings.THUMBNAIL_RENDER_SIZE
         info = assert_shows_a_model(thumb, BACKGROUND, label=asset.name)
-        colour, check = LOOKS_LIKE[asset.name]
-        assert check(*info["model_mean"]), f"{asset.name} should look {colour}: {info}"
+        look = LOOKS[path.stem]
+        assert look.check(*info["model_mean"]), f"{path.name} should look {look.colour}: {info}"
         version = ThumbnailVersion.objects.get(asset=asset, is_current=True)
         assert version.created_by == staff_user
         assert "SwiftShader" in version.renderer
@@ -87,11 +72,11 @@ def test_toolbar_button_runs_every_model_to_a_thumbnail_or_a_recorded_failure(
 
 
 def test_admin_action_opens_the_generator_on_the_selection_and_replaces_thumbnails(
-    changelist, import_models, ok_models
+    changelist, import_models, sample_models
 ):
     """Only the selected assets are processed, even one that already has a thumbnail; the
     selection survives a reload because it is saved server-side."""
-    duck, fox, card = import_models(*[m for m in ok_models if m.stem in {"Duck", "FoxClassic", "PaymentCard"}])
+    duck, fox, card = import_models(*sample_models.named("textured-box", "gold-metal", "blue-sphere"))
     first = changelist.open()
     first.select(duck.pk, fox.pk)
     generator = first.run_action("Generate thumbnails (opens batch generator)")
@@ -189,9 +174,8 @@ def test_a_hanging_download_times_out_and_the_batch_goes_on(generator, import_mo
     assert fine.thumbnail
 
 
-def test_retry_failed_processes_only_the_failures_again(generator, import_models, ok_models, bad_models):
-    (html,) = import_models(*[m for m in bad_models if m.stem == "html-page-saved-as"])
-    (duck,) = import_models(*[m for m in ok_models if m.stem == "Duck"])
+def test_retry_failed_processes_only_the_failures_again(generator, import_models, sample_models):
+    html, duck = import_models(*sample_models.named("html-page", "textured-box"))
     generator.open()
     generator.start()
     generator.wait_until_over()
@@ -204,8 +188,8 @@ def test_retry_failed_processes_only_the_failures_again(generator, import_models
     assert ThumbnailVersion.objects.filter(asset=duck).count() == 1
 
 
-def test_review_mode_waits_for_accept_retake_or_reject(generator, import_models, ok_models):
-    duck, fox = import_models(*[m for m in ok_models if m.stem in {"Duck", "FoxClassic"}])
+def test_review_mode_waits_for_accept_retake_or_reject(generator, import_models, sample_models):
+    duck, fox = import_models(*sample_models.named("textured-box", "gold-metal"))
     generator.open()
     generator.configure(review=True)
     generator.start()
