@@ -119,11 +119,15 @@ async function loadPly( context ) {
 
 		geometry.computeBoundingSphere();
 		const radius = geometry.boundingSphere ? geometry.boundingSphere.radius : 1;
+		// About twice the mean spacing of points spread over the cloud's extent, so a sparse scan
+		// still reads as a surface rather than as dust.
+		const spacing = 4 * radius / Math.sqrt( Math.max( 1, geometry.attributes.position.count ) );
 		group.add( new Points( geometry, new PointsMaterial( {
 			color: hasColors ? 0xffffff : 0x30343a,
 			vertexColors: hasColors,
-			size: Math.max( radius / 150, 1e-6 ),
+			size: Math.max( radius / 150, spacing, 1e-6 ),
 			sizeAttenuation: true,
+			toneMapped: false, // Unlit scanned colours: tone mapping would wash them out.
 		} ) ) );
 
 	}
