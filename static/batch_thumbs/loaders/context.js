@@ -420,8 +420,13 @@ function createResourceResolver( resources, resourcePath, base ) {
 		byPath.set( path, url );
 		byPath.set( path.toLowerCase(), url );
 		const name = path.split( '/' ).pop().toLowerCase();
-		if ( byName.has( name ) && byName.get( name ) !== url ) ambiguous.add( name );
-		byName.set( name, url );
+		for ( const key of new Set( [ name, storedName( name ) ] ) ) {
+
+			if ( byName.has( key ) && byName.get( key ) !== url ) ambiguous.add( key );
+			byName.set( key, url );
+
+		}
+
 		for ( const each of ambiguous ) byName.delete( each );
 
 	}
@@ -435,7 +440,8 @@ function createResourceResolver( resources, resourcePath, base ) {
 	function find( relative ) {
 
 		const path = normalisePath( relative );
-		return byPath.get( path ) || byPath.get( path.toLowerCase() ) || byName.get( path.split( '/' ).pop().toLowerCase() ) || null;
+		const name = path.split( '/' ).pop().toLowerCase();
+		return byPath.get( path ) || byPath.get( path.toLowerCase() ) || byName.get( name ) || byName.get( storedName( name ) ) || null;
 
 	}
 
@@ -458,7 +464,8 @@ function createResourceResolver( resources, resourcePath, base ) {
 		if ( bare.startsWith( resourcePath ) ) return find( bare.slice( resourcePath.length ) );
 		// Another host or folder (an absolute Windows path, a dead brush host): match by file
 		// name only, and only names that are the asset's own.
-		return byName.get( normalisePath( bare ).split( '/' ).pop().toLowerCase() ) || null;
+		const name = normalisePath( bare ).split( '/' ).pop().toLowerCase();
+		return byName.get( name ) || byName.get( storedName( name ) ) || null;
 
 	}
 
@@ -470,6 +477,20 @@ function createResourceResolver( resources, resourcePath, base ) {
 		list: () => [ ...byPath.keys() ].filter( ( key, index, keys ) => keys.indexOf( key ) === index ),
 		urls: () => [ ...listed ],
 	};
+
+}
+
+/**
+ * The name a file gets in storage: Django's `Storage.get_valid_name` turns spaces into
+ * underscores and drops characters other than letters, digits, `-`, `_` and `.`, so
+ * "fuze uv.jpg" is stored as "fuze_uv.jpg" while the model still asks for the first.
+ *
+ * @param {string} name
+ * @return {string}
+ */
+function storedName( name ) {
+
+	return name.trim().replace( / /g, '_' ).replace( /[^-\p{L}\p{N}_.]/gu, '' );
 
 }
 

@@ -71,6 +71,26 @@ function plyHeader( buffer ) {
 }
 
 /**
+ * Vertex colours that are all white carry nothing (scanners write them when the colour lives
+ * in a texture) and would draw the model white on a light background.
+ *
+ * @param {import('three').BufferAttribute} colors
+ * @return {boolean}
+ */
+function allWhite( colors ) {
+
+	for ( let i = 0; i < colors.count; i ++ ) {
+
+		// getX/Y/Z undo normalisation (PLYLoader may keep colours as bytes).
+		if ( colors.getX( i ) < 0.99 || colors.getY( i ) < 0.99 || colors.getZ( i ) < 0.99 ) return false;
+
+	}
+
+	return true;
+
+}
+
+/**
  * PLY: a splat (by its header), a mesh when it has faces, else a point cloud.
  *
  * @param {import('./context.js').LoadContext} context
@@ -103,7 +123,7 @@ async function loadPly( context ) {
 	}
 
 	const geometry = new PLYLoader( context.manager ).parse( buffer );
-	const hasColors = geometry.hasAttribute( 'color' );
+	const hasColors = geometry.hasAttribute( 'color' ) && ! allWhite( geometry.attributes.color );
 	const group = new Group();
 	if ( geometry.index !== null ) {
 

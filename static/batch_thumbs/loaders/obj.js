@@ -8,22 +8,28 @@ import { MTLLoader } from 'three/addons/loaders/MTLLoader.js';
 import { headText } from './context.js';
 
 /**
- * Many exporters write `Tr 1` (or `d 0`) for opaque materials; nobody uploads an invisible
- * model on purpose, so a fully transparent material is drawn opaque.
+ * Two MTL habits of real exporters that would hide the model: `Tr 1` (or `d 0`) written for
+ * opaque materials (nobody uploads an invisible model on purpose: drawn opaque), and `Ns 0`
+ * with a white `Ks` (a Phong exponent of 0 lights every pixel fully: no highlight instead).
  *
  * @param {import('three').Object3D} root
  */
-function fixInvisibleMaterials( root ) {
+function fixMtlQuirks( root ) {
 
 	root.traverse( ( node ) => {
 
 		const materials = Array.isArray( node.material ) ? node.material : node.material ? [ node.material ] : [];
 		for ( const material of materials ) {
 
-			if ( material.opacity > 0.02 ) continue;
-			material.opacity = 1;
-			material.transparent = false;
-			material.needsUpdate = true;
+			if ( material.opacity <= 0.02 ) {
+
+				material.opacity = 1;
+				material.transparent = false;
+				material.needsUpdate = true;
+
+			}
+
+			if ( material.isMeshPhongMaterial && material.shininess < 1 ) material.specular.setScalar( 0 );
 
 		}
 
@@ -49,7 +55,8 @@ async function loadObj( context ) {
 	if ( mtlPath ) {
 
 		const mtlUrl = new URL( mtlPath, context.resourcePath ).href;
-		const mtlText = headText( await context.fetchBuffer( mtlUrl ), Infinity );
+		// MTLLoader splits a statement at its first space; MeshLab and others write tabs.
+		const mtlText = headText( await context.fetchBuffer( mtlUrl ), Infinity ).replace( /[ \t]+/g, ' ' );
 		const creator = new MTLLoader( context.manager ).parse( mtlText, LoaderUtils.extractUrlBase( mtlUrl ) );
 		creator.preload();
 		loader.setMaterials( creator );
@@ -57,9 +64,9 @@ async function loadObj( context ) {
 	}
 
 	const object = loader.parse( text );
-	fixInvisibleMaterials( object );
+	fixMtlQuirks( object );
 	return { object };
 
 }
 
-export { fixInvisibleMaterials, loadObj };
+export { fixMtlQuirks, loadObj };

@@ -8,6 +8,8 @@
  * fails to load, the next drawable format of the same asset is tried; a model that loads and
  * renders blank is not a load failure and is not retried.
  */
+import { Loader } from 'three';
+
 import { disposeObject } from '../dispose.js';
 import { LoadError, Reason, UnsupportedFormatError, cleanMessage, toThumbnailError } from '../errors.js';
 import { abortable, createDeadline, reasonOf, throwIfAborted } from '../signals.js';
@@ -16,7 +18,7 @@ import { formatEntry } from './format-table.js';
 import { loadGltf } from './gltf.js';
 import { loadObj } from './obj.js';
 import { loadFbx } from './fbx.js';
-import { loadPly, loadStl } from './mesh-files.js';
+import { UNTEXTURED_COLOR, loadPly, loadStl } from './mesh-files.js';
 import { load3ds, load3mf, loadAmf, loadDae, loadUsdz, loadVox } from './three-formats.js';
 
 /** Default time budget for one load, in milliseconds. */
@@ -212,6 +214,8 @@ async function loadFormat( format, { signal, timeoutMs = DEFAULT_TIMEOUT_MS, bas
 
 			const notes = context.finish( loaded.object );
 			addNotes( loaded.object, notes );
+			checkGeometry( loaded.object );
+			tintDefaultMaterials( loaded.object );
 			addMissingNormals( loaded.object );
 			return { animations: [], ...loaded, formatType };
 
@@ -239,6 +243,73 @@ function addNotes( object, notes ) {
 	if ( Object.keys( notes ).length === 0 ) return;
 	const thumbnail = object.userData.thumbnail = object.userData.thumbnail || {};
 	thumbnail.notes = { ...notes, ...( thumbnail.notes || {} ) };
+
+}
+
+/**
+ * Refuse geometry whose indices point outside its data: loaders fill such entries with NaN
+ * (a 3MF colour index out of range) or leave indices past the vertex count.
+ *
+ * @param {import('three').Object3D} root
+ * @throws {LoadError} `invalid_file`.
+ */
+function checkGeometry( root ) {
+
+	root.traverse( ( node ) => {
+
+		const geometry = node.isMesh && node.geometry;
+		if ( ! geometry || ! geometry.attributes.position ) return;
+		const count = geometry.attributes.position.count;
+		const index = geometry.index;
+		if ( index && index.count > 0 ) {
+
+			let max = 0;
+			for ( let i = 0; i < index.count; i ++ ) max = Math.max( max, index.getX( i ) );
+			if ( max >= count ) throw invalidIndices( node, `vertex index ${max} of ${count} vertices` );
+
+		}
+
+		for ( const name of [ 'position', 'color' ] ) {
+
+			const attribute = geometry.attributes[ name ];
+			if ( ! attribute || ! attribute.array ) continue;
+			const array = attribute.array;
+			let nan = 0;
+			for ( let i = 0; i < array.length; i ++ ) if ( array[ i ] !== array[ i ] ) nan += 1;
+			if ( nan > 0 ) throw invalidIndices( node, `${nan} ${name} values are not numbers` );
+
+		}
+
+	} );
+
+}
+
+function invalidIndices( node, what ) {
+
+	const label = node.name ? ` (${node.name})` : '';
+	return new LoadError( `The file is not valid: indices out of range in a mesh${label}: ${what}`, { reason: Reason.INVALID_FILE } );
+
+}
+
+/**
+ * Loaders give meshes without a material their default white one, which vanishes against a
+ * light background; draw those in the neutral untextured colour STL and PLY use.
+ *
+ * @param {import('three').Object3D} root
+ */
+function tintDefaultMaterials( root ) {
+
+	root.traverse( ( node ) => {
+
+		const materials = Array.isArray( node.material ) ? node.material : node.material ? [ node.material ] : [];
+		for ( const material of materials ) {
+
+			if ( material.name !== Loader.DEFAULT_MATERIAL_NAME || material.map || material.vertexColors || ! material.color ) continue;
+			if ( material.color.getHex() === 0xffffff ) material.color.setHex( UNTEXTURED_COLOR );
+
+		}
+
+	} );
 
 }
 
