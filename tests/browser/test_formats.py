@@ -309,3 +309,4 @@ def test_shared_bad_sample_fails_with_its_reason(relative, headless, import_mode
     assert not asset.thumbnail
     assert not ThumbnailVersion.objects.filter(asset=asset).exists()
     assert Asset.objects.get(pk=asset.pk).thumbnail == ""
+
