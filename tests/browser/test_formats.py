@@ -132,7 +132,7 @@ def test_the_per_asset_byte_cap_stops_the_download(headless, import_models, clai
     finally:
         headless.call("setup", {**base, "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES})
     assert (result["status"], result["reason"]) == ("failed", "invalid_file"), result
-    assert "larger than the" in result["detail"]
+    assert "larger than the limit of 4096 bytes" in result["detail"]
     assert not asset.thumbnail
 
 

@@ -254,8 +254,7 @@ function createLoadContext( format, signal, baseUrl ) {
 
 	function tooBig( name ) {
 
-		const mib = Math.round( _policy.maxAssetBytes / 1048576 );
-		return new LoadError( `${name}: the asset is larger than the ${mib} MiB limit`, { reason: Reason.INVALID_FILE } );
+		return new LoadError( `${name}: the asset is larger than the limit of ${_policy.maxAssetBytes} bytes (THUMBNAIL_MAX_ASSET_BYTES)`, { reason: Reason.INVALID_FILE } );
 
 	}
 
