@@ -7,9 +7,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from admin_tools.models import ThumbnailVersion
+from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from icosa.importing import import_planned, plan_imports
-from tests.browser.pixels import assert_shows_colour, open_field
+from tests.browser.pixels import assert_shows_a_model, assert_shows_colour, open_field
+from tests.browser.test_formats import SHARED_FAIL, SHARED_FORMATS, SHARED_RENDER, needs_shared
 from tests.conftest import import_fixture
 from tests.fixtures import meshes
 
@@ -46,3 +47,23 @@ def test_render_thumbnails_draws_the_new_formats_and_records_the_fallback(superu
     pair.refresh_from_db()
     assert_shows_colour(thumbnail(pair), BACKGROUND, meshes.BLUE, label="fallback")
     assert ThumbnailVersion.objects.get(asset=pair).render_settings["format_type"] == "PLY"
+
+
+@needs_shared
+def test_render_thumbnails_draws_every_shared_sample_of_these_formats(superuser):
+    assets = {relative: import_fixture(SHARED_FORMATS / relative) for relative in SHARED_RENDER}
+    bad = {relative: import_fixture(SHARED_FORMATS / relative) for relative in SHARED_FAIL}
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError):  # exit 1: the bad ones failed
+        call_command("render_thumbnails", "--runner-id", "formats-runner", "--size", "640x400", stdout=out, stderr=err)
+    for relative, asset in assets.items():
+        asset.refresh_from_db()
+        assert asset.thumbnail, f"{relative}: {out.getvalue()}"
+        if relative != "ply/pond.0.ply":  # a sparse scan: little of the centre is covered
+            assert_shows_a_model(thumbnail(asset), BACKGROUND, label=relative)
+    for relative, asset in bad.items():
+        asset.refresh_from_db()
+        assert not asset.thumbnail, relative
+        reason = ThumbnailFailure.objects.get(asset=asset).reason
+        expected = SHARED_FAIL[relative]
+        assert reason in (expected if isinstance(expected, tuple) else (expected,)), relative

@@ -267,6 +267,8 @@ SHARED_RENDER = {
     "amf/test_with_mat.amf": "colour",
 }
 SHARED_FAIL = {
+    "bad/openbrush-missing-bin.gltf": "missing_resource",
+    "bad/blocks-campsite-missing-bin.gltf": "missing_resource",
     "bad/ply-empty-header.ply": "empty_scene",
     "bad/stl-zero-triangles.stl": "empty_scene",
     "bad/3mf-index-out-of-bounds.3mf": "invalid_file",
@@ -306,6 +308,8 @@ def test_shared_bad_sample_fails_with_its_reason(relative, headless, import_mode
     expected = SHARED_FAIL[relative]
     assert result["status"] == "failed", result
     assert result["reason"] in (expected if isinstance(expected, tuple) else (expected,)), result
+    if expected == "missing_resource":
+        assert ".bin" in result["detail"], result
     assert not asset.thumbnail
     assert not ThumbnailVersion.objects.filter(asset=asset).exists()
     assert Asset.objects.get(pk=asset.pk).thumbnail == ""
