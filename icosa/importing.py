@@ -29,7 +29,7 @@ SUFFIXES = {suffix for spec in formats.FORMATS for suffix in spec.suffixes if su
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tga", ".tif", ".tiff", ".ktx2", ".dds"}
 HEAD_BYTES = 64 * 1024
 
-_MTL_MAP = re.compile(r"^\s*(map_\w+|bump|disp|decal|refl|norm)\s+(.+?)\s*$", re.I)
+_MTL_MAP = re.compile(r"^\s*(map_\w+|bump|disp|decal|refl|norm)\s+(.+?)\s*$", re.IGNORECASE)
 # MTL map options and how many arguments each takes.
 _MTL_OPTIONS = {"-o": 3, "-s": 3, "-t": 3, "-bm": 1, "-blendu": 1, "-blendv": 1, "-boost": 1, "-cc": 1,
                 "-clamp": 1, "-imfchan": 1, "-mm": 2, "-texres": 1, "-type": 1}  # fmt: skip
@@ -166,7 +166,7 @@ def _by_suffix(suffix):
 
 def _relative_uris(uris):
     for uri in uris:
-        if not isinstance(uri, str) or not uri or uri.startswith("data:") or "://" in uri or uri.startswith("/"):
+        if not isinstance(uri, str) or not uri or uri.startswith(("data:", "/")) or "://" in uri:
             continue
         yield unquote(uri)
 

@@ -8,7 +8,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .formats import DRAWABLE_TYPES, choices as format_choices
+from .formats import DRAWABLE_TYPES
+from .formats import choices as format_choices
 
 
 def new_asset_url():

@@ -10,7 +10,12 @@ from django.core.management import CommandError, call_command
 from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from icosa.importing import import_planned, plan_imports
 from tests.browser.pixels import assert_shows_a_model, assert_shows_colour, open_field
-from tests.browser.test_formats import SHARED_FAIL, SHARED_FORMATS, SHARED_RENDER, needs_shared
+from tests.browser.test_formats import (
+    SHARED_FAIL,
+    SHARED_FORMATS,
+    SHARED_RENDER,
+    needs_shared,
+)
 from tests.conftest import import_fixture
 from tests.fixtures import meshes
 

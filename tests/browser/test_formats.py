@@ -146,7 +146,7 @@ def listener():
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self):
             seen.append(self.path)
             self.send_response(200)
             self.send_header("Access-Control-Allow-Origin", "*")
