@@ -79,6 +79,7 @@ def test_each_generated_format_renders_in_its_own_colour(kind, headless, import_
     (asset,) = import_models(path)
     result = render(headless, claim, asset)
     assert result["status"] == "done", result
+    print(f"\n{kind}: {result['ms']} ms (load {result['timings'].get('load')} ms)")
     coverage = 0.05 if kind == "PLY points" else 0.15
     assert_shows_colour(thumbnail(asset), BACKGROUND, colour, label=kind, min_coverage=coverage)
     version = ThumbnailVersion.objects.get(asset=asset)
@@ -292,6 +293,7 @@ def test_shared_sample_renders(relative, headless, import_models, claim):
     (asset,) = import_models(SHARED_FORMATS / relative)
     result = render(headless, claim, asset)
     assert result["status"] == "done", result
+    print(f"\n{relative}: {result['ms']} ms (load {result['timings'].get('load')} ms)")
     image = thumbnail(asset)
     info = assert_shows_a_model(image, BACKGROUND, label=relative) if relative != "ply/pond.0.ply" else None
     if SHARED_RENDER[relative] == "colour":
