@@ -480,9 +480,10 @@ function createResourceResolver( resources, resourcePath, base ) {
 }
 
 /**
- * The name a file gets in storage: Django's `Storage.get_valid_name` turns spaces into
- * underscores and drops characters other than letters, digits, `-`, `_` and `.`, so
- * "fuze uv.jpg" is stored as "fuze_uv.jpg" while the model still asks for the first.
+ * The name a file gets when it is uploaded through a FileField: Django's
+ * `Storage.get_valid_name` turns spaces into underscores and drops characters other than
+ * letters, digits, `-`, `_` and `.`, so "fuze uv.jpg" is stored as "fuze_uv.jpg" while the
+ * model still asks for the first.
  *
  * @param {string} name
  * @return {string}
