@@ -15,7 +15,7 @@ from icosa.admin import AssetAdmin as BaseAssetAdmin
 from icosa.models import Asset
 
 from . import services
-from .importmap import decoder_paths, three_import_map
+from .importmap import loader_config, three_import_map
 from .models import ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
 
 THUMBNAIL_PERMISSION = "icosa.change_asset_thumbnail"
@@ -119,7 +119,7 @@ class AssetAdmin(BaseAssetAdmin):
                 "background": settings.THUMBNAIL_BACKGROUND,
                 "timeoutSeconds": settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
             },
-            "decoders": decoder_paths(),
+            **loader_config(),
             "maxFailures": settings.THUMBNAIL_MAX_FAILURES,
         }
         context = {

@@ -1,7 +1,10 @@
 """The import map that lets ES modules say ``import * as THREE from "three"``."""
 import json
 
+from django.conf import settings
 from django.templatetags.static import static
+
+from icosa import formats
 
 
 def three_import_map():
@@ -13,6 +16,15 @@ def three_import_map():
             }
         }
     ).replace("</", "<\\/")
+
+
+def loader_config():
+    """What the page's loaders read from its config: decoders, the format table, the byte cap."""
+    return {
+        "decoders": decoder_paths(),
+        "formats": formats.page_config(),
+        "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES,
+    }
 
 
 def decoder_paths():

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import filepath_to_uri
 
+from icosa.formats import rank
 from icosa.models import Asset, Format, Resource, bare_filename
 
 from .models import ThumbnailClaim, ThumbnailFailure
@@ -225,7 +226,12 @@ def _formats_by_asset(asset_ids):
         resource["link"] = file_url(resource["file"]) if resource["file"] else resource["external_url"]
         known[resource["id"]] = resource
     by_asset = {}
-    for format_id, each in formats.items():
+    # The format table's preference order, the gallery's preferred flag breaking ties.
+    ordered = sorted(
+        formats.items(),
+        key=lambda item: (rank(item[1]["format_type"]), not item[1]["is_preferred_for_gallery_viewer"], item[0]),
+    )
+    for format_id, each in ordered:
         root = known.get(each["root_resource_id"])
         by_asset.setdefault(each["asset_id"], []).append(
             {

@@ -8,8 +8,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-# Formats the Three.js renderer can draw. Anything else is listed but never rendered.
-VIEWER_COMPATIBLE_FORMATS = {"GLB", "GLTF2", "OBJ", "FBX", "STL", "PLY"}
+from .formats import DRAWABLE_TYPES
+from .formats import choices as format_choices
 
 
 def new_asset_url():
@@ -130,7 +130,7 @@ class Asset(models.Model):
         return reverse("icosa:asset", args=[self.url])
 
     def compute_viewer_compatible(self):
-        return self.formats.filter(format_type__in=VIEWER_COMPATIBLE_FORMATS).exists()
+        return self.formats.filter(format_type__in=DRAWABLE_TYPES).exists()
 
     def refresh_viewer_compatible(self):
         """Re-derive is_viewer_compatible after formats changed."""
@@ -142,18 +142,8 @@ class Asset(models.Model):
 
 
 class Format(models.Model):
-    class FormatType(models.TextChoices):
-        GLB = "GLB", "GLB"
-        GLTF2 = "GLTF2", "glTF 2.0"
-        GLTF1 = "GLTF1", "glTF 1.0"
-        OBJ = "OBJ", "OBJ"
-        FBX = "FBX", "FBX"
-        STL = "STL", "STL"
-        PLY = "PLY", "PLY"
-        TILT = "TILT", "Tilt Brush"
-        BLOCKS = "BLOCKS", "Blocks"
-        USDZ = "USDZ", "USDZ"
-        VOX = "VOX", "VOX"
+    # Members, values and labels come from the one format table (icosa/formats.py).
+    FormatType = models.TextChoices("FormatType", format_choices())
 
     asset = models.ForeignKey(
         Asset, verbose_name=_("asset"), on_delete=models.CASCADE, related_name="formats"

@@ -74,12 +74,15 @@ def test_obj_brings_mtl_and_textures(tmp_path):
     assert sorted(Path(r.file.name).name for r in asset.resources.all()) == ["crate.mtl", "crate.obj", "wood.jpg"]
 
 
-def test_gltf1_is_recorded_as_not_viewer_compatible(tmp_path):
+def test_gltf1_is_recognised_and_drawable_but_a_tilt_source_is_not(tmp_path):
     (tmp_path / "old.gltf").write_text(json.dumps({"asset": {"version": "1.0"}}))
-    run("import_assets", str(tmp_path / "old.gltf"))
-    asset = Asset.objects.get()
-    assert asset.formats.get().format_type == "GLTF1"
-    assert asset.is_viewer_compatible is False
+    (tmp_path / "sketch.tilt").write_bytes(b"tilt" + bytes(16))
+    run("import_assets", str(tmp_path / "old.gltf"), str(tmp_path / "sketch.tilt"))
+    old, sketch = Asset.objects.order_by("id")
+    assert old.formats.get().format_type == "GLTF1"
+    assert old.is_viewer_compatible is True
+    assert sketch.formats.get().format_type == "TILT"
+    assert sketch.is_viewer_compatible is False
 
 
 def test_bad_models_still_import_as_assets(bad_models):

@@ -14,7 +14,9 @@
  * effects; state lives in this module only (nothing on `window`).
  */
 import { createApiClient } from './api-client.js';
-import { configureDecoders } from './loaders.js';
+import { configureDecoders } from './loaders/gltf.js';
+import { configureFormats } from './loaders/format-table.js';
+import { configureFetchPolicy } from './loaders/context.js';
 import { processAsset } from './pipeline.js';
 import { DEFAULT_BACKGROUND, createRenderer, getRendererInfo } from './renderer.js';
 
@@ -42,6 +44,9 @@ const _state = {
  * @param {{draco?: string, basis?: string}} [config.decoders] - Decoder folder URLs.
  * @param {HTMLElement} [config.container] - Where to attach the canvas (optional, for viewing).
  * @param {boolean} [config.antialias=true] - MSAA (off renders faster on software GL).
+ * @param {Object} [config.formats] - The format table; defaults to the page config's.
+ * @param {(string|null)} [config.brushAssetsUrl] - Fetch policy; defaults to the page config's.
+ * @param {number} [config.maxAssetBytes] - Per-asset byte cap; defaults to the page config's.
  * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number}>}
  */
 async function setup( config = {} ) {
@@ -72,6 +77,10 @@ async function setup( config = {} ) {
 		basis: decoders.basis || `${staticRoot}vendor/three/examples/jsm/libs/basis/`,
 		renderer: _state.context.renderer,
 	} );
+
+	const page = pageConfig();
+	configureFormats( config.formats || page.formats );
+	configureFetchPolicy( { ...page, ...config } );
 
 	const token = config.token || null;
 	_state.api = createApiClient( {

@@ -8,7 +8,9 @@
  */
 import { ApiError, createApiClient } from './api-client.js';
 import { BatchRun, RunState } from './batch-run.js';
-import { configureDecoders } from './loaders.js';
+import { configureDecoders } from './loaders/gltf.js';
+import { configureFormats } from './loaders/format-table.js';
+import { configureFetchPolicy } from './loaders/context.js';
 import { createRenderer, parseBackground } from './renderer.js';
 import { createTokenProvider, readCsrfToken } from './token.js';
 
@@ -186,6 +188,8 @@ class GeneratorPage {
 		this.el.renderer.textContent = `Renderer: ${this.context.rendererString}`;
 		const decoders = this.config.decoders || {};
 		configureDecoders( { draco: decoders.draco, basis: decoders.basis, renderer: this.context.renderer } );
+		configureFormats( this.config.formats );
+		configureFetchPolicy( this.config );
 
 		if ( await this._checkAccess() ) {
 

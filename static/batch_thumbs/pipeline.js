@@ -8,7 +8,7 @@
  */
 import { ApiError } from './api-client.js';
 import { AbortError, Reason, ThumbnailError, toThumbnailError } from './errors.js';
-import { DEFAULT_TIMEOUT_MS, loadFormat, selectFormat } from './loaders.js';
+import { DEFAULT_TIMEOUT_MS, loadAsset } from './loaders/registry.js';
 import {
 	DEFAULT_BACKGROUND,
 	VIEW_ANGLES,
@@ -120,11 +120,15 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		if ( context.width !== settings.width || context.height !== settings.height ) context.setSize( settings.width, settings.height );
 		clearCanvas( context, settings.background );
 
-		const format = selectFormat( asset );
-		result.formatType = format.format_type;
-		stage( 'load', { format } );
-		const loaded = await loadFormat( format, { signal: deadline.signal, timeoutMs: Infinity } );
+		const loaded = await loadAsset( asset, { signal: deadline.signal, timeoutMs: Infinity, onFormat: ( candidate ) => {
+
+			result.formatType = candidate.format_type;
+			stage( 'load', { format: candidate } );
+
+		} } );
+		const format = loaded.format;
 		model = loaded.object;
+		const notes = ( model.userData.thumbnail && model.userData.thumbnail.notes ) || {};
 		mark( 'load' );
 
 		stage( 'frame' );
@@ -188,6 +192,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 					format_type: format.format_type,
 					camera: { position: framing.position, target: framing.target, fov: framing.fov, source: framing.source },
 					coverage: result.coverage,
+					...notes,
 				},
 			} );
 			result.thumbnailUrl = stored.thumbnail_url || '';

@@ -48,3 +48,29 @@ def assert_shows_a_model(image: Image.Image, background: str, *, label: str = ""
     assert info["spread"] > 8, f"{label}: image is nearly uniform ({info})"
     assert info["centre_coverage"] > 0.15, f"{label}: the centre is mostly background ({info})"
     return info
+
+
+def colour_share(image: Image.Image, background: str, colour: tuple[int, int, int], *, hue_tolerance: float = 0.07) -> float:
+    """Share of the model's pixels whose hue is ``colour``'s (lighting changes brightness, not hue)."""
+    import colorsys
+
+    target_hue, _, _ = colorsys.rgb_to_hsv(*(c / 255 for c in colour))
+    pixels = model_pixels(image, background)
+    if not pixels:
+        return 0.0
+    matching = 0
+    for pixel in pixels:
+        hue, saturation, value = colorsys.rgb_to_hsv(*(c / 255 for c in pixel))
+        distance = min(abs(hue - target_hue), 1 - abs(hue - target_hue))
+        matching += saturation > 0.3 and value > 0.12 and distance < hue_tolerance
+    return matching / len(pixels)
+
+
+def assert_shows_colour(image: Image.Image, background: str, colour, *, label: str = "", min_share: float = 0.3, min_coverage: float = 0.15) -> dict:
+    """A model is drawn and a good part of it has ``colour``'s hue (not grey, not black)."""
+    info = describe(image, background)
+    assert info["spread"] > 8, f"{label}: image is nearly uniform ({info})"
+    assert info["centre_coverage"] > min_coverage, f"{label}: the centre is mostly background ({info})"
+    share = colour_share(image, background, colour)
+    assert share >= min_share, f"{label}: only {share:.0%} of the model has the colour {colour} ({info})"
+    return {**info, "colour_share": share}

@@ -1,4 +1,4 @@
-"""headless.js (and through it pipeline.js, loaders.js, renderer.js) on the headless page."""
+"""headless.js (and through it pipeline.js, loaders/, renderer.js) on the headless page."""
 import json
 
 import pytest

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from icosa.importing import ImportProblem, import_model, model_files
+from icosa.importing import ImportProblem, import_planned, plan_imports
 
 
 class Command(BaseCommand):
@@ -19,17 +19,17 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user named {owner!r}")
         try:
-            files = model_files(paths)
-        except ImportProblem as exc:
+            planned = plan_imports(paths)
+        except (ImportProblem, OSError) as exc:
             raise CommandError(str(exc))
-        if name and len(files) != 1:
+        if name and len(planned) != 1:
             raise CommandError("--name needs exactly one model file")
-        if not files:
+        if not planned:
             raise CommandError("No model files found")
-        self.stdout.write(f"Importing {len(files)} model file{'s' if len(files) != 1 else ''}")
-        for path in files:
-            asset = import_model(path, owner=user, name=name)
+        self.stdout.write(f"Importing {len(planned)} asset{'s' if len(planned) != 1 else ''}")
+        for each in planned:
+            asset = import_planned(each, owner=user, name=name)
             formats = ", ".join(f.format_type for f in asset.formats.all())
             resources = asset.resources.count()
-            self.stdout.write(f"  {asset.pk}  {path.name}  [{formats}, {resources} file{'s' if resources != 1 else ''}]")
-        self.stdout.write(self.style.SUCCESS(f"Imported {len(files)} asset{'s' if len(files) != 1 else ''}."))
+            self.stdout.write(f"  {asset.pk}  {each.root.name}  [{formats}, {resources} file{'s' if resources != 1 else ''}]")
+        self.stdout.write(self.style.SUCCESS(f"Imported {len(planned)} asset{'s' if len(planned) != 1 else ''}."))
