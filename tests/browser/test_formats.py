@@ -7,7 +7,6 @@ Generated fixtures (tests/fixtures/meshes.py) always run; the shared sample file
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -16,6 +15,7 @@ from django.urls import reverse
 from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from icosa.models import Asset
 from tests.fixtures import meshes
+from tests.fixtures.shared import shared_fixtures
 
 from .pixels import assert_shows_a_model, assert_shows_colour, open_field
 from .test_headless import Headless
@@ -23,8 +23,8 @@ from .test_headless import Headless
 pytestmark = pytest.mark.browser
 BACKGROUND = "#e8eaed"
 
-SHARED_FORMATS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "formats"
-needs_shared = pytest.mark.skipif(not SHARED_FORMATS.is_dir(), reason="../shared/fixtures/formats is absent")
+SHARED_FORMATS = shared_fixtures("formats")
+needs_shared = pytest.mark.skipif(SHARED_FORMATS is None, reason="../shared/fixtures/formats is absent")
 
 
 @pytest.fixture(scope="module")
