@@ -9,7 +9,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 DEMO_DIR ?= media/demo-models
 export DJANGO_INSECURE_DEV_KEYS ?= 1
 
-.PHONY: demo test test-fast system deps serve bench clean
+.PHONY: demo test test-fast test-js system deps serve bench clean
 
 system:
 	@missing=""; \
@@ -46,6 +46,7 @@ demo: deps
 # Full suite on SQLite (browser tests included), then the database tests again on
 # PostgreSQL when a server answers on 127.0.0.1:5432.
 test: deps
+	$(MAKE) --no-print-directory test-js
 	$(PY) -m pytest
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 	  echo "== PostgreSQL at $(PG_URL): database tests"; \
@@ -53,6 +54,10 @@ test: deps
 	else \
 	  echo "== PostgreSQL not reachable at $(PG_URL): skipped the PostgreSQL pass"; \
 	fi
+
+# The page modules' pure parts (framing maths) under Node's own test runner: no browser.
+test-js: node_modules/.installed
+	node --test tests/js/
 
 test-fast: deps
 	$(PY) -m pytest -m "not browser" -x -q
