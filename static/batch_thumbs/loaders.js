@@ -30,6 +30,7 @@ import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
 import { disposeObject } from './dispose.js';
 import { LoadError, Reason, UnsupportedFormatError, cleanMessage, toThumbnailError } from './errors.js';
 import { abortable, createDeadline, reasonOf, throwIfAborted } from './signals.js';
+import { isSplatPly, loadSplat } from './loaders/splat.js';
 
 /** Colour for formats without materials (STL, PLY): contrasts with light and dark backgrounds. */
 const UNTEXTURED_COLOR = 0x8c95a5;
@@ -632,14 +633,17 @@ async function loadStl( context ) {
 }
 
 /**
- * PLY: a mesh when it has faces, else a point cloud.
+ * PLY: a mesh when it has faces, else a point cloud; a PLY whose header declares Gaussian
+ * splat properties goes to the splat loader, whatever its format type says.
  *
  * @param {LoadContext} context
  * @return {Promise<LoadedModel>}
  */
 async function loadPly( context ) {
 
-	const geometry = new PLYLoader( context.manager ).parse( await context.fetchRoot() );
+	const buffer = await context.fetchRoot();
+	if ( isSplatPly( buffer ) ) return getLoader( 'SPLAT_PLY' )( { ...context, fetchRoot: async () => buffer } );
+	const geometry = new PLYLoader( context.manager ).parse( buffer );
 	const hasColors = geometry.hasAttribute( 'color' );
 	const group = new Group();
 	if ( geometry.index !== null ) {
@@ -675,6 +679,7 @@ registerLoader( 'OBJ', loadObj );
 registerLoader( 'FBX', loadFbx );
 registerLoader( 'STL', loadStl );
 registerLoader( 'PLY', loadPly );
+for ( const type of [ 'SPZ', 'SPLAT', 'KSPLAT', 'SOG', 'SPLAT_PLY' ] ) registerLoader( type, loadSplat );
 
 export {
 	DEFAULT_TIMEOUT_MS,
