@@ -3,6 +3,7 @@
 Generated files (tests/fixtures/splats.py) always run; real files from
 ../shared/fixtures/formats/splat are an extra layer when that folder is present.
 """
+
 import mimetypes
 import os
 from pathlib import Path
@@ -15,13 +16,29 @@ from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from icosa.models import Asset, Format, Resource
 from tests.fixtures import splats
 
+from . import test_headless
 from .pixels import assert_shows_a_model, hex_to_rgb, open_field
-from .test_headless import BACKGROUND, api, headless, headless_page  # noqa: F401 (fixtures)
+
+# The headless page, its driver and the API client of test_headless, as this module's fixtures.
+headless_page = test_headless.headless_page
+headless = test_headless.headless
+api = test_headless.api
+BACKGROUND = test_headless.BACKGROUND
 
 pytestmark = pytest.mark.browser
 
-SHARED_SPLATS = Path(os.environ.get("FIXTURE_FORMATS", Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "formats")) / "splat"
-needs_shared = pytest.mark.skipif(not SHARED_SPLATS.is_dir(), reason="no ../shared/fixtures/formats/splat")
+SHARED_SPLATS = (
+    Path(
+        os.environ.get(
+            "FIXTURE_FORMATS",
+            Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "formats",
+        )
+    )
+    / "splat"
+)
+needs_shared = pytest.mark.skipif(
+    not SHARED_SPLATS.is_dir(), reason="no ../shared/fixtures/formats/splat"
+)
 
 
 def create_asset(name, format_type, root, *others):
@@ -29,12 +46,21 @@ def create_asset(name, format_type, root, *others):
     storage = Resource._meta.get_field("file").storage
     with transaction.atomic():
         asset = Asset.objects.create(name=name, state=Asset.State.COMPLETE)
-        fmt = Format.objects.create(asset=asset, format_type=format_type, is_preferred_for_gallery_viewer=True)
+        fmt = Format.objects.create(
+            asset=asset, format_type=format_type, is_preferred_for_gallery_viewer=True
+        )
         resources = []
         for path in (root, *others):
-            resource = Resource(asset=asset, format=fmt, contenttype=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+            resource = Resource(
+                asset=asset,
+                format=fmt,
+                contenttype=mimetypes.guess_type(path.name)[0]
+                or "application/octet-stream",
+            )
             with path.open("rb") as handle:
-                resource.file.name = storage.save(f"assets/{asset.pk}/{path.name}", File(handle))
+                resource.file.name = storage.save(
+                    f"assets/{asset.pk}/{path.name}", File(handle)
+                )
             resource.save()
             resources.append(resource)
         fmt.root_resource = resources[0]
@@ -95,7 +121,15 @@ def object_pixels(image, background=BACKGROUND):
             pixels.append((r, g, b))
     total = 160 * 100
     if not pixels:
-        return {"coverage": 0, "mean": (0, 0, 0), "luma": 0, "luma_spread": 0, "colours": 0, "green": 0, "red": 0}
+        return {
+            "coverage": 0,
+            "mean": (0, 0, 0),
+            "luma": 0,
+            "luma_spread": 0,
+            "colours": 0,
+            "green": 0,
+            "red": 0,
+        }
     lumas = [0.2126 * r + 0.7152 * g + 0.0722 * b for r, g, b in pixels]
     luma = sum(lumas) / len(lumas)
     return {
@@ -114,8 +148,13 @@ def generated(tmp_path):
     return splats.write_all(tmp_path / "splats")
 
 
-@pytest.mark.parametrize("suffix, format_type", [("splat", "SPLAT"), ("ply", "SPLAT_PLY"), ("spz", "SPZ"), ("ply", "PLY")])
-def test_generated_splats_show_the_red_and_the_blue_blob(headless, api, generated, suffix, format_type):
+@pytest.mark.parametrize(
+    "suffix, format_type",
+    [("splat", "SPLAT"), ("ply", "SPLAT_PLY"), ("spz", "SPZ"), ("ply", "PLY")],
+)
+def test_generated_splats_show_the_red_and_the_blue_blob(
+    headless, api, generated, suffix, format_type
+):
     """Solid colour where the blobs are (not dots), framed on the blobs (the floaters 40 units
     away are ignored), red left of blue. A splat PLY typed PLY goes to Spark too."""
     asset = create_asset(f"blobs {format_type}", format_type, generated[suffix])
@@ -161,7 +200,9 @@ def test_a_mesh_ply_typed_as_a_splat_fails_with_a_clear_reason(headless, api, tm
     assert ThumbnailFailure.objects.get(asset=asset).reason == "invalid_file"
 
 
-def test_a_truncated_splat_file_fails_and_stores_nothing(headless, api, generated, tmp_path):
+def test_a_truncated_splat_file_fails_and_stores_nothing(
+    headless, api, generated, tmp_path
+):
     broken = tmp_path / "broken.spz"
     broken.write_bytes(generated["spz"].read_bytes()[:40])
     asset = create_asset("broken spz", "SPZ", broken)
@@ -186,10 +227,20 @@ REAL = {
 # label are greys and creams: their detail is checked by the luminance spread).
 LOOKS = {
     "biker.spz": ("a rider in dark leather", lambda s: s["luma"] < 100),
-    "guitar.compressed.ply": ("warm brown wood", lambda s: s["mean"][0] > s["mean"][2] + 15),
-    "wave_0001.sog": ("a green and red surface", lambda s: s["green"] > 0.02 and s["red"] > 0.02),
+    "guitar.compressed.ply": (
+        "warm brown wood",
+        lambda s: s["mean"][0] > s["mean"][2] + 15,
+    ),
+    "wave_0001.sog": (
+        "a green and red surface",
+        lambda s: s["green"] > 0.02 and s["red"] > 0.02,
+    ),
 }
-REAL_MIN = {"pc_short.ply": "SPLAT_PLY", "minimal-v2.spz": "SPZ", "minimal.ksplat": "KSPLAT"}
+REAL_MIN = {
+    "pc_short.ply": "SPLAT_PLY",
+    "minimal-v2.spz": "SPZ",
+    "minimal.ksplat": "KSPLAT",
+}
 
 
 @needs_shared
@@ -212,7 +263,9 @@ def test_real_splats_show_their_object(headless, api, name):
 @needs_shared
 def test_unbundled_sog_resolves_its_webp_files_from_the_asset(headless, api):
     folder = SHARED_SPLATS / "playbot-lod6-sog"
-    asset = create_asset("playbot", "SOG", folder / "meta.json", *sorted(folder.glob("*.webp")))
+    asset = create_asset(
+        "playbot", "SOG", folder / "meta.json", *sorted(folder.glob("*.webp"))
+    )
     result = render(headless, api, asset)
     assert result["status"] == "done", result
     assert_shows_a_model(open_field(asset.thumbnail), BACKGROUND, label="playbot")
@@ -221,9 +274,13 @@ def test_unbundled_sog_resolves_its_webp_files_from_the_asset(headless, api):
 @needs_shared
 def test_unbundled_sog_without_its_webp_files_fails_naming_them(headless, api):
     folder = SHARED_SPLATS / "playbot-lod6-sog"
-    asset = create_asset("playbot alone", "SOG", folder / "meta.json", folder / "sh0.webp")
+    asset = create_asset(
+        "playbot alone", "SOG", folder / "meta.json", folder / "sh0.webp"
+    )
     result = render(headless, api, asset)
-    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), result
+    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), (
+        result
+    )
     assert "means_l.webp" in result["detail"] and "sh0.webp" not in result["detail"]
 
 
