@@ -150,7 +150,13 @@ def generated(tmp_path):
 
 @pytest.mark.parametrize(
     "suffix, format_type",
-    [("splat", "SPLAT"), ("ply", "SPLAT_PLY"), ("spz", "SPZ"), ("ply", "PLY")],
+    [
+        ("splat", "SPLAT"),
+        ("ply", "SPLAT_PLY"),
+        ("spz", "SPZ"),
+        ("v4.spz", "SPZ"),
+        ("ply", "PLY"),
+    ],
 )
 def test_generated_splats_show_the_red_and_the_blue_blob(
     headless, api, generated, suffix, format_type

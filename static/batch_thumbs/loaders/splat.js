@@ -423,4 +423,4 @@ function displayName( url ) {
 
 }
 
-export { isSplatPly, loadSplat };
+export { isSplatPly, loadSplat, sniffFileType, spzV4ToV3 };
