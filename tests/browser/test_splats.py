@@ -4,16 +4,12 @@ Generated files (tests/fixtures/splats.py) always run; real files from
 ../shared/fixtures/formats/splat are an extra layer when that folder is present.
 """
 
-import mimetypes
 import os
 from pathlib import Path
 
 import pytest
-from django.core.files import File
-from django.db import transaction
 
 from admin_tools.models import ThumbnailFailure, ThumbnailVersion
-from icosa.models import Asset, Format, Resource
 from tests.fixtures import splats
 
 from . import test_headless
@@ -39,33 +35,6 @@ SHARED_SPLATS = (
 needs_shared = pytest.mark.skipif(
     not SHARED_SPLATS.is_dir(), reason="no ../shared/fixtures/formats/splat"
 )
-
-
-def create_asset(name, format_type, root, *others):
-    """One asset with one format: ``root`` is the file a loader opens, ``others`` its siblings."""
-    storage = Resource._meta.get_field("file").storage
-    with transaction.atomic():
-        asset = Asset.objects.create(name=name, state=Asset.State.COMPLETE)
-        fmt = Format.objects.create(
-            asset=asset, format_type=format_type, is_preferred_for_gallery_viewer=True
-        )
-        resources = []
-        for path in (root, *others):
-            resource = Resource(
-                asset=asset,
-                format=fmt,
-                contenttype=mimetypes.guess_type(path.name)[0]
-                or "application/octet-stream",
-            )
-            with path.open("rb") as handle:
-                resource.file.name = storage.save(
-                    f"assets/{asset.pk}/{path.name}", File(handle)
-                )
-            resource.save()
-            resources.append(resource)
-        fmt.root_resource = resources[0]
-        fmt.save(update_fields=["root_resource"])
-    return asset
 
 
 def render(headless, api, asset):
@@ -163,7 +132,7 @@ def test_generated_splats_show_the_red_and_the_blue_blob(
 ):
     """Solid colour where the blobs are (not dots), framed on the blobs (the floaters 40 units
     away are ignored), red left of blue. A splat PLY typed PLY goes to Spark too."""
-    asset = create_asset(f"blobs {format_type}", format_type, generated[suffix])
+    asset = splats.create_asset(f"blobs {format_type}", format_type, generated[suffix])
     result = render(headless, api, asset)
     assert result["status"] == "done", result
     image = open_field(asset.thumbnail)
@@ -184,7 +153,7 @@ def test_a_mesh_ply_still_goes_to_plyloader(headless, api, tmp_path):
 
     path = tmp_path / "box.ply"
     trimesh.creation.box(extents=(1, 1, 1)).export(path)
-    asset = create_asset("mesh ply", "PLY", path)
+    asset = splats.create_asset("mesh ply", "PLY", path)
     result = render(headless, api, asset)
     assert result["status"] == "done", result
     image = open_field(asset.thumbnail)
@@ -198,7 +167,7 @@ def test_a_mesh_ply_typed_as_a_splat_fails_with_a_clear_reason(headless, api, tm
 
     path = tmp_path / "box.ply"
     trimesh.creation.box(extents=(1, 1, 1)).export(path)
-    asset = create_asset("mesh as splat", "SPLAT_PLY", path)
+    asset = splats.create_asset("mesh as splat", "SPLAT_PLY", path)
     result = render(headless, api, asset)
     assert (result["status"], result["reason"]) == ("failed", "invalid_file"), result
     assert "no Gaussian splat properties" in result["detail"]
@@ -211,7 +180,7 @@ def test_a_truncated_splat_file_fails_and_stores_nothing(
 ):
     broken = tmp_path / "broken.spz"
     broken.write_bytes(generated["spz"].read_bytes()[:40])
-    asset = create_asset("broken spz", "SPZ", broken)
+    asset = splats.create_asset("broken spz", "SPZ", broken)
     result = render(headless, api, asset)
     assert result["status"] == "failed", result
     assert result["reason"] in {"invalid_file", "load_error"}, result
@@ -252,7 +221,7 @@ REAL_MIN = {
 @needs_shared
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_splats_show_their_object(headless, api, name):
-    asset = create_asset(name, REAL[name], SHARED_SPLATS / name)
+    asset = splats.create_asset(name, REAL[name], SHARED_SPLATS / name)
     result = render(headless, api, asset)
     assert result["status"] == "done", result
     stats = object_pixels(open_field(asset.thumbnail))
@@ -269,7 +238,7 @@ def test_real_splats_show_their_object(headless, api, name):
 @needs_shared
 def test_unbundled_sog_resolves_its_webp_files_from_the_asset(headless, api):
     folder = SHARED_SPLATS / "playbot-lod6-sog"
-    asset = create_asset(
+    asset = splats.create_asset(
         "playbot", "SOG", folder / "meta.json", *sorted(folder.glob("*.webp"))
     )
     result = render(headless, api, asset)
@@ -280,7 +249,7 @@ def test_unbundled_sog_resolves_its_webp_files_from_the_asset(headless, api):
 @needs_shared
 def test_unbundled_sog_without_its_webp_files_fails_naming_them(headless, api):
     folder = SHARED_SPLATS / "playbot-lod6-sog"
-    asset = create_asset(
+    asset = splats.create_asset(
         "playbot alone", "SOG", folder / "meta.json", folder / "sh0.webp"
     )
     result = render(headless, api, asset)
@@ -293,7 +262,39 @@ def test_unbundled_sog_without_its_webp_files_fails_naming_them(headless, api):
 @needs_shared
 @pytest.mark.parametrize("name", sorted(REAL_MIN))
 def test_tiny_real_splats_render_non_blank(headless, api, name):
-    asset = create_asset(name, REAL_MIN[name], SHARED_SPLATS / name)
+    asset = splats.create_asset(name, REAL_MIN[name], SHARED_SPLATS / name)
     result = render(headless, api, asset)
     assert result["status"] == "done", result
     assert asset.thumbnail
+
+
+SPY_ON_SPARK = """async () => {
+    const { SparkRenderer, SplatMesh } = await import('@sparkjsdev/spark');
+    const counts = globalThis.__sparkCounts = { meshes: 0, renderers: 0 };
+    for (const [cls, key] of [[SplatMesh, 'meshes'], [SparkRenderer, 'renderers']]) {
+        const dispose = cls.prototype.dispose;
+        cls.prototype.dispose = function () { counts[key] += 1; return dispose.call(this); };
+    }
+}"""
+
+
+def test_splat_data_is_freed_after_each_asset(headless, api, generated, headless_page):
+    """Each asset's SplatMesh (its splat textures) is disposed with the asset; the run's one
+    SparkRenderer never is; and GPU memory is the same after the third asset as after the
+    second."""
+    headless_page.evaluate(SPY_ON_SPARK)
+    assets = [
+        splats.create_asset(f"blobs {n}", "SPZ", generated["spz"]) for n in range(3)
+    ]
+    claimed = api.claim(viewer_compatible_only=False)
+    counts = []
+    for asset in assets:
+        result = headless.call(
+            "processOne", claimed[str(asset.pk)], {"upload": False, "report": False}
+        )
+        assert result["status"] == "done", result
+        memory = headless.call("memory")
+        counts.append((memory["geometries"], memory["textures"]))
+    assert counts[1] == counts[2], counts
+    disposed = headless_page.evaluate("() => globalThis.__sparkCounts")
+    assert disposed == {"meshes": 3, "renderers": 0}, disposed

@@ -19,7 +19,8 @@
  *
  * Spark draws through one SparkRenderer in the scene. There is one per WebGLRenderer (made on
  * the first splat asset, kept for the run, marked `userData.persistent` so a scene's disposal
- * only detaches it); each asset's SplatMesh and its splat data are disposed with the asset.
+ * only detaches it); each asset's SplatMesh, and with it its splat data, is disposed with the
+ * asset (`disposeObject` calls `dispose()` on the objects that have one).
  */
 import { Box3, Group, Quaternion } from 'three';
 import { gzipSync, zipSync } from 'three/addons/libs/fflate.module.js';
@@ -105,7 +106,7 @@ function isSplatPly( buffer ) {
  * Load one splat file through Spark.
  *
  * @param {import('../loaders.js').LoadContext} context
- * @return {Promise<{object: Group}>}
+ * @return {Promise<{object: Group}>} A group holding the SplatMesh.
  */
 async function loadSplat( context ) {
 
@@ -134,11 +135,13 @@ async function loadSplat( context ) {
 
 	}
 
-	const object = new SplatAsset( mesh );
+	const object = new Group();
+	object.name = 'splats';
+	object.add( mesh );
 	const { box, splatSize } = splatBounds( mesh );
 	if ( box.isEmpty() ) {
 
-		object.dispose();
+		mesh.dispose();
 		throw new EmptySceneError( 'Nothing to draw: the splat file holds no visible splats' );
 
 	}
@@ -152,31 +155,6 @@ async function loadSplat( context ) {
 		ready: ( { renderer, scene, camera, signal } ) => waitForSort( renderer, scene, camera, signal ),
 	};
 	return { object };
-
-}
-
-/**
- * The root object of a splat asset; `dispose()` frees the splat data (textures, buffers).
- */
-class SplatAsset extends Group {
-
-	constructor( mesh ) {
-
-		super();
-		this.name = 'splats';
-		this.splatMesh = mesh;
-		this.add( mesh );
-
-	}
-
-	dispose() {
-
-		if ( ! this.splatMesh ) return;
-		this.splatMesh.dispose();
-		this.remove( this.splatMesh );
-		this.splatMesh = null;
-
-	}
 
 }
 
