@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from tests.fixtures import splats
@@ -298,3 +299,29 @@ def test_splat_data_is_freed_after_each_asset(headless, api, generated, headless
     assert counts[1] == counts[2], counts
     disposed = headless_page.evaluate("() => globalThis.__sparkCounts")
     assert disposed == {"meshes": 3, "renderers": 0}, disposed
+
+
+def test_the_admin_page_draws_splats_and_a_retake_waits_for_the_new_sort(
+    generator, generated
+):
+    """The generator page (its own renderer, the same modules): review mode's Retake moves
+    the camera, so Spark must sort again before the capture; the accepted one shows both
+    blobs."""
+    asset = splats.create_asset("blobs on the admin page", "SPZ", generated["v4.spz"])
+    generator.open()
+    generator.page.get_by_label("Viewer-compatible only").set_checked(False)
+    generator.configure(review=True)
+    generator.start()
+
+    image = generator.page.locator("#bt-review-image")
+    expect(generator.page.locator("#bt-review")).to_be_visible(timeout=60_000)
+    first_capture = image.get_attribute("src")
+    generator.button("Retake (another angle)").click()
+    expect(image).not_to_have_attribute("src", first_capture, timeout=60_000)
+    generator.button("Accept").click()
+    assert generator.wait_until_over() == "finished"
+
+    asset.refresh_from_db()
+    counts = colour_counts(open_field(asset.thumbnail))
+    assert counts["red"] > 0.04 and counts["blue"] > 0.04, counts
+    assert counts["model"] > 0.12, counts
