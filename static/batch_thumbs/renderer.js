@@ -239,8 +239,7 @@ function disposeScene( scene, context ) {
 
 		}
 
-		disposeObject( child, { keep } );
-		if ( typeof child.dispose === 'function' ) child.dispose();
+		disposeObject( child, { keep } ); // Also calls dispose() on objects that have one (lights).
 
 	}
 

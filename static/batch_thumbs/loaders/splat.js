@@ -11,8 +11,8 @@
  * layout, which has the same attribute arrays, and handed over gzipped (stored, not deflated).
  *
  * The loaded object carries `userData.thumbnail`:
- * - `bounds`: a box around the central 96% of the splat centres on each axis, so floaters far
- *   from the subject do not shrink it to a speck;
+ * - `bounds`: a box around the central 96% of the visible splats' centres on each axis, widened
+ *   by a few median splat sizes, so floaters far from the subject do not shrink it to a speck;
  * - `ready( { renderer, scene, camera, signal } )`: resolves once Spark has sorted the splats
  *   for this camera and swapped the sorted set in for display, so the capture never shows a
  *   cloud of dots or a half-sorted frame.
@@ -22,7 +22,7 @@
  * only detaches it); each asset's SplatMesh, and with it its splat data, is disposed with the
  * asset (`disposeObject` calls `dispose()` on the objects that have one).
  */
-import { Box3, Group, Quaternion } from 'three';
+import { Group, Quaternion } from 'three';
 import { gzipSync, zipSync } from 'three/addons/libs/fflate.module.js';
 import { ZSTDDecoder } from 'three/addons/libs/zstddec.module.js';
 
@@ -45,6 +45,7 @@ const MIN_BOUNDS_OPACITY = 0.05;
 /** The bounds are widened by this many times the median splat size (a splat is drawn to ~2.8σ). */
 const BOUNDS_SPLAT_PAD = 3;
 
+/** SPZ is stored in three's own axes. */
 const IDENTITY = Object.freeze( new Quaternion() );
 
 /** Half a turn about X: y-down, z-forward (OpenCV) captures to three's y-up. */
@@ -233,7 +234,7 @@ async function bundleSog( metaBytes, context ) {
  * and the median splat size (its largest axis) to pad it with.
  *
  * @param {import('@sparkjsdev/spark').SplatMesh} mesh
- * @return {{box: Box3, splatSize: number}}
+ * @return {{box: import('three').Box3, splatSize: number}}
  */
 function splatBounds( mesh ) {
 
@@ -260,7 +261,7 @@ function splatBounds( mesh ) {
  * faces the origin is the trained, presentable one; it is turned to +Z. A subject around the
  * origin keeps the half turn about X.
  *
- * @param {Box3} box - Centres' box in file coordinates.
+ * @param {import('three').Box3} box - Centres' box in file coordinates.
  * @param {string} fileType - Spark's file type.
  * @return {Quaternion}
  */
