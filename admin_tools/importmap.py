@@ -1,4 +1,4 @@
-"""The import map that lets ES modules say ``import * as THREE from "three"``."""
+"""The import map that lets ES modules say ``import * as THREE from "three"`` (and import Spark)."""
 import json
 
 from django.conf import settings
@@ -13,6 +13,7 @@ def three_import_map():
             "imports": {
                 "three": static("vendor/three/build/three.module.js"),
                 "three/addons/": static("vendor/three/examples/jsm/"),
+                "@sparkjsdev/spark": static("vendor/spark/spark.module.js"),
             }
         }
     ).replace("</", "<\\/")

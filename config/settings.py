@@ -126,9 +126,10 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/three", BASE_DIR / "node_modules" / "three"),
+    ("vendor/spark", BASE_DIR / "node_modules" / "@sparkjsdev" / "spark" / "dist"),
 ]
 
-# Serve static files straight from the finders (static/ and the pinned three.js in
+# Serve static files straight from the finders (static/ and the pinned three.js and Spark in
 # node_modules), so the demo, the tests and the embedded headless server need no collectstatic.
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -36,7 +36,8 @@ function materialTextures( material ) {
 }
 
 /**
- * Dispose every geometry, material, texture and skeleton under `root`.
+ * Dispose every geometry, material, texture and skeleton under `root`, and call `dispose()` on
+ * the objects that have one (they hold data of their own: instance matrices, splat textures).
  *
  * @param {import('three').Object3D|null|undefined} root
  * @param {{keep?: Set<import('three').Texture>}} [options] - Textures to leave alone
@@ -52,9 +53,11 @@ function disposeObject( root, { keep } = {} ) {
 	const materials = new Set();
 	const textures = new Set();
 	const skeletons = new Set();
+	const owners = new Set();
 
 	root.traverse( ( node ) => {
 
+		if ( typeof node.dispose === 'function' ) owners.add( node );
 		if ( node.geometry ) geometries.add( node.geometry );
 		if ( node.material ) {
 
@@ -88,6 +91,7 @@ function disposeObject( root, { keep } = {} ) {
 	}
 
 	for ( const skeleton of skeletons ) skeleton.dispose();
+	for ( const owner of owners ) owner.dispose(); // Objects with data of their own (InstancedMesh, a splat asset).
 	if ( root.parent ) root.parent.remove( root );
 
 	counts.geometries = geometries.size;

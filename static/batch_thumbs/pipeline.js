@@ -11,18 +11,15 @@ import { AbortError, Reason, ThumbnailError, toThumbnailError } from './errors.j
 import { DEFAULT_TIMEOUT_MS, loadAsset } from './loaders/registry.js';
 import {
 	DEFAULT_BACKGROUND,
-	VIEW_ANGLES,
-	collectPoints,
-	computeFraming,
-	createCamera,
 	createScene,
 	disposeScene,
 	nextFrames,
 	parseBackground,
-	presentationFraming,
-	renderAndCapture,
+	waitForModel,
 	waitUntilReady,
 } from './renderer.js';
+import { VIEW_ANGLES, computeFraming, createCamera, framingPoints, presentationFraming } from './framing.js';
+import { renderAndCapture } from './capture.js';
 import { createDeadline, reasonOf, throwIfAborted } from './signals.js';
 import { disposeObject } from './dispose.js';
 
@@ -132,7 +129,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		mark( 'load' );
 
 		stage( 'frame' );
-		const points = collectPoints( model );
+		const points = framingPoints( model ); // The loader's bounds (splats) or the geometry.
 		scene = createScene( model, { background: settings.background, environment: context.environment } );
 		const aspect = settings.width / settings.height;
 		let angleIndex = Number( options.angleIndex ) || 0;
@@ -150,6 +147,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 			stage( 'render', { take } );
 			if ( take === 0 ) await waitUntilReady( context, scene, camera, deadline.signal );
 			else await nextFrames( 2, signal );
+			await waitForModel( context, model, scene, camera, take === 0 ? deadline.signal : signal );
 			capture = renderAndCapture( context, scene, camera, { quality: settings.quality, background: settings.background } );
 			mark( take === 0 ? 'render' : `render${take}` );
 			if ( take === 0 ) deadline.dispose(); // The time budget covers loading and rendering, not the admin.

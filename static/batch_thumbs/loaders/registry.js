@@ -20,6 +20,7 @@ import { loadObj } from './obj.js';
 import { loadFbx } from './fbx.js';
 import { UNTEXTURED_COLOR, loadPly, loadStl } from './mesh-files.js';
 import { load3ds, load3mf, loadAmf, loadDae, loadUsdz, loadVox } from './three-formats.js';
+import { loadSplat } from './splat.js';
 
 /** Default time budget for one load, in milliseconds. */
 const DEFAULT_TIMEOUT_MS = 60000;
@@ -356,6 +357,7 @@ registerLoader( 'DAE', loadDae );
 registerLoader( '3DS', load3ds );
 registerLoader( '3MF', load3mf );
 registerLoader( 'AMF', loadAmf );
+for ( const type of [ 'SPZ', 'SPLAT', 'KSPLAT', 'SOG', 'SPLAT_PLY' ] ) registerLoader( type, loadSplat );
 
 export {
 	DEFAULT_TIMEOUT_MS,
