@@ -15,6 +15,7 @@ from icosa.admin import AssetAdmin as BaseAssetAdmin
 from icosa.models import Asset
 
 from . import services
+from .brush_assets import brush_assets_url
 from .importmap import decoder_paths, three_import_map
 from .models import ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
 
@@ -120,6 +121,7 @@ class AssetAdmin(BaseAssetAdmin):
                 "timeoutSeconds": settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
             },
             "decoders": decoder_paths(),
+            "brushAssetsUrl": brush_assets_url(),
             "maxFailures": settings.THUMBNAIL_MAX_FAILURES,
         }
         context = {

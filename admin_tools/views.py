@@ -2,6 +2,7 @@
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_deny
 
+from .brush_assets import brush_assets_url
 from .importmap import decoder_paths, three_import_map
 
 
@@ -10,5 +11,8 @@ def headless_page(request):
     return render(
         request,
         "batch_thumbs/headless.html",
-        {"import_map": three_import_map(), "config": {"decoders": decoder_paths()}},
+        {
+            "import_map": three_import_map(),
+            "config": {"decoders": decoder_paths(), "brushAssetsUrl": brush_assets_url()},
+        },
     )

@@ -15,6 +15,7 @@
  */
 import { createApiClient } from './api-client.js';
 import { configureDecoders } from './loaders.js';
+import { configureBrushes } from './brushes.js';
 import { processAsset } from './pipeline.js';
 import { DEFAULT_BACKGROUND, createRenderer, getRendererInfo } from './renderer.js';
 
@@ -40,6 +41,7 @@ const _state = {
  * @param {string} [config.background="#e8eaed"]
  * @param {number} [config.timeoutSeconds=60]
  * @param {{draco?: string, basis?: string}} [config.decoders] - Decoder folder URLs.
+ * @param {string|null} [config.brushAssetsUrl] - Brush assets base URL (default: the page's).
  * @param {HTMLElement} [config.container] - Where to attach the canvas (optional, for viewing).
  * @param {boolean} [config.antialias=true] - MSAA (off renders faster on software GL).
  * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number}>}
@@ -72,6 +74,8 @@ async function setup( config = {} ) {
 		basis: decoders.basis || `${staticRoot}vendor/three/examples/jsm/libs/basis/`,
 		renderer: _state.context.renderer,
 	} );
+
+	configureBrushes( { url: 'brushAssetsUrl' in config ? config.brushAssetsUrl : pageConfig().brushAssetsUrl } );
 
 	const token = config.token || null;
 	_state.api = createApiClient( {

@@ -30,6 +30,8 @@ import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
 import { disposeObject } from './dispose.js';
 import { LoadError, Reason, UnsupportedFormatError, cleanMessage, toThumbnailError } from './errors.js';
 import { abortable, createDeadline, reasonOf, throwIfAborted } from './signals.js';
+import { isGltf1, loadGltf1 } from './loaders/gltf1.js';
+import { brushMaterialsPlugin } from './loaders/gltf-brushes.js';
 
 /** Colour for formats without materials (STL, PLY): contrasts with light and dark backgrounds. */
 const UNTEXTURED_COLOR = 0x8c95a5;
@@ -261,7 +263,6 @@ function addMissingNormals( root ) {
 function toLoadError( error ) {
 
 	const message = error && error.message ? error.message : String( error );
-	if ( /glTF versions >=2\.0 are supported/.test( message ) ) return new UnsupportedFormatError( 'GLTF1 (glTF 1.0)' );
 	if ( error instanceof SyntaxError ) return new LoadError( `The file is not valid: ${cleanMessage( message )}`, { reason: Reason.INVALID_FILE, cause: error } );
 	return toThumbnailError( error, Reason.LOAD_ERROR );
 
@@ -528,6 +529,7 @@ function checkNotImpostor( buffer, name ) {
 async function loadGltf( context ) {
 
 	const data = await context.fetchRoot();
+	if ( isGltf1( data ) ) return loadGltf1( context, data ); // a .gltf typed GLTF2 that says 1.x
 	const head = new Uint8Array( data, 0, Math.min( 4, data.byteLength ) );
 	const magic = String.fromCharCode( ...head );
 	const firstChar = _textDecoder.decode( new Uint8Array( data, 0, Math.min( 64, data.byteLength ) ) ).replace( /^\uFEFF/, '' ).trimStart()[ 0 ];
@@ -541,6 +543,7 @@ async function loadGltf( context ) {
 	if ( _decoders.draco ) loader.setDRACOLoader( _decoders.draco );
 	if ( _decoders.ktx2 ) loader.setKTX2Loader( _decoders.ktx2 );
 	loader.setMeshoptDecoder( MeshoptDecoder );
+	loader.register( brushMaterialsPlugin( context ) );
 
 	const gltf = await new Promise( ( resolve, reject ) => {
 
@@ -671,6 +674,7 @@ async function loadPly( context ) {
 
 registerLoader( 'GLB', loadGltf );
 registerLoader( 'GLTF2', loadGltf );
+registerLoader( 'GLTF1', loadGltf1 );
 registerLoader( 'OBJ', loadObj );
 registerLoader( 'FBX', loadFbx );
 registerLoader( 'STL', loadStl );

@@ -9,6 +9,7 @@
 import { ApiError, createApiClient } from './api-client.js';
 import { BatchRun, RunState } from './batch-run.js';
 import { configureDecoders } from './loaders.js';
+import { configureBrushes } from './brushes.js';
 import { createRenderer, parseBackground } from './renderer.js';
 import { createTokenProvider, readCsrfToken } from './token.js';
 
@@ -186,6 +187,7 @@ class GeneratorPage {
 		this.el.renderer.textContent = `Renderer: ${this.context.rendererString}`;
 		const decoders = this.config.decoders || {};
 		configureDecoders( { draco: decoders.draco, basis: decoders.basis, renderer: this.context.renderer } );
+		configureBrushes( { url: this.config.brushAssetsUrl } );
 
 		if ( await this._checkAccess() ) {
 

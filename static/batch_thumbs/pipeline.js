@@ -125,6 +125,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		stage( 'load', { format } );
 		const loaded = await loadFormat( format, { signal: deadline.signal, timeoutMs: Infinity } );
 		model = loaded.object;
+		const notes = ( model.userData.thumbnail && model.userData.thumbnail.notes ) || {};
 		mark( 'load' );
 
 		stage( 'frame' );
@@ -188,6 +189,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 					format_type: format.format_type,
 					camera: { position: framing.position, target: framing.target, fov: framing.fov, source: framing.source },
 					coverage: result.coverage,
+					...notes,
 				},
 			} );
 			result.thumbnailUrl = stored.thumbnail_url || '';
