@@ -95,7 +95,7 @@ def test_khr_materials_common_and_trs_nodes_render_the_material_colour(brush_pag
     (asset,) = import_models(fixtures.write_common_gltf1(tmp_path / "common.gltf"))
     assert asset.formats.get().format_type == "GLTF1"
     result = brush_page().render(asset)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
     assert_shows_a_model(image, BACKGROUND, label="common")
     r, g, b = mean_colour(image)
@@ -106,7 +106,7 @@ def test_khr_materials_common_and_trs_nodes_render_the_material_colour(brush_pag
 def test_a_technique_with_local_glsl_runs_its_shaders(brush_page, import_models, tmp_path):
     (asset,) = import_models(fixtures.write_technique_gltf1(tmp_path / "technique"))
     result = brush_page().render(asset)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     _, image = stored(asset)
     r, g, b = mean_colour(image)
     assert g > r + 40 and g > b + 40, (r, g, b)
@@ -116,7 +116,7 @@ def test_a_gltf1_typed_gltf2_is_routed_to_the_gltf1_loader(brush_page, import_mo
     (asset,) = import_models(fixtures.write_common_gltf1(tmp_path / "mislabelled.gltf"))
     asset.formats.update(format_type="GLTF2")
     result = brush_page().render(asset)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
 
 
 @pytest.mark.parametrize("writer", [fixtures.write_tilt_gltf1, fixtures.write_tilt_gltf2], ids=["gltf1", "gltf2"])
@@ -127,7 +127,7 @@ def test_tilt_brush_strokes_use_the_brush_assets(brush_page, import_models, tmp_
     page = brush_page(brushes)
     assert page.config["brushAssetsUrl"] == "/brush-assets/"
     result = page.render(asset)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
     r, g, b = mean_colour(image)
     assert b > r + 60, f"the brush shader swaps red and blue: {(r, g, b)}"
@@ -143,7 +143,7 @@ def test_without_brush_assets_strokes_fall_back_to_vertex_colours(brush_page, im
     page = brush_page()
     assert page.config["brushAssetsUrl"] is None
     result = page.render(asset)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
     r, g, b = mean_colour(image)
     assert r > b + 60 and r > g + 60, f"the red vertex colour is drawn: {(r, g, b)}"
@@ -156,7 +156,7 @@ def test_a_buffer_the_asset_does_not_have_fails_with_missing_resource(brush_page
     (tmp_path / "sketch" / "sketch.bin").unlink()
     (asset,) = import_models(path)
     result = brush_page().render(asset)
-    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), result
+    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), result.get("detail")
     assert "sketch.bin" in result["detail"]
     assert not ThumbnailVersion.objects.filter(asset=asset).exists()
     assert ThumbnailFailure.objects.get(asset=asset).reason == "missing_resource"
@@ -178,7 +178,7 @@ def test_tilt_all_brushes_gltf1_shows_coloured_strokes(brush_page, import_models
     ThumbnailFailure.objects.filter(asset=asset).delete()
     result = page.render(asset)
     _timed(f"all_brushes.gltf ({'assets' if with_assets else 'fallback'})", result)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
     info = assert_shows_a_model(image, BACKGROUND, label="all_brushes")
     colour = mean_colour(image)
@@ -192,7 +192,7 @@ def test_tilt_all_brushes_gltf1_shows_coloured_strokes(brush_page, import_models
 def test_box_textured_shows_the_cesium_texture(brush_page, import_models):
     (asset,) = import_models(FORMATS / "gltf1" / "BoxTextured" / "BoxTextured.gltf")
     result = brush_page().render(asset)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     _, image = stored(asset)
     assert_shows_a_model(image, BACKGROUND, label="BoxTextured")
     pixels = model_pixels(image, BACKGROUND)
@@ -208,7 +208,7 @@ def test_open_brush_gltf2_renders(brush_page, import_models, name, with_assets):
     page = brush_page(BRUSHES if with_assets else None)
     result = page.render(asset)
     _timed(f"{name} ({'assets' if with_assets else 'fallback'})", result)
-    assert result["status"] == "done", result
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
     assert_shows_a_model(image, BACKGROUND, label=name) if name.endswith(".glb") else None
     assert model_pixels(image, BACKGROUND), "something is drawn"
@@ -224,6 +224,6 @@ def test_open_brush_gltf2_renders(brush_page, import_models, name, with_assets):
 def test_missing_bin_fails_with_missing_resource_and_stores_nothing(brush_page, import_models, name):
     (asset,) = import_models(FORMATS / "bad" / name)
     result = brush_page(BRUSHES).render(asset)
-    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), result
+    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), result.get("detail")
     assert not ThumbnailVersion.objects.filter(asset=asset).exists()
     assert ThumbnailFailure.objects.get(asset=asset).reason == "missing_resource"
