@@ -218,7 +218,7 @@ def test_open_brush_gltf2_renders(brush_page, import_models, name, with_assets):
     assert model_pixels(image, BACKGROUND), "something is drawn"
     assert version.render_settings["brushes"] == ("assets" if with_assets else "fallback")
     if name.endswith(".glb"):
-        assert coloured_share(image) > 0.1, "coloured strokes, not grey or white geometry"
+        assert coloured_share(image) > 0.05, "coloured strokes, not grey or white geometry"
     assert not page.dead_host, page.dead_host[:3]
     assert not [url for url in page.requests if "Brush_Light" in url], "the unshipped texture is never requested"
 
