@@ -6,6 +6,8 @@ from django.templatetags.static import static
 
 from icosa import formats
 
+from .brush_assets import brush_assets_url
+
 
 def three_import_map():
     return json.dumps(
@@ -20,9 +22,11 @@ def three_import_map():
 
 
 def loader_config():
-    """What the page's loaders read from its config: decoders, the format table, the byte cap."""
+    """What the page's loaders read from its config: decoders, the format table, the byte cap,
+    and where the Open Brush brush assets are (None: brush materials use the fallback)."""
     return {
         "decoders": decoder_paths(),
+        "brushAssetsUrl": brush_assets_url(),
         "formats": formats.page_config(),
         "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES,
     }

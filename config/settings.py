@@ -194,6 +194,10 @@ THUMBNAIL_RENDER_TIMEOUT_SECONDS = env_int("THUMBNAIL_RENDER_TIMEOUT_SECONDS", 6
 THUMBNAIL_BACKGROUND = os.environ.get("THUMBNAIL_BACKGROUND", "#e8eaed")
 # Bytes the renderer downloads for one asset (all its files together), counted while streaming.
 THUMBNAIL_MAX_ASSET_BYTES = env_int("THUMBNAIL_MAX_ASSET_BYTES", 512 * 1024 * 1024)
+# Open Brush brush shaders/textures: a hosted copy's base URL, or a local folder this app serves
+# at /brush-assets/ (the URL wins when both are set). Neither: brush materials use the fallback.
+BRUSH_ASSETS_URL = os.environ.get("BRUSH_ASSETS_URL", "").strip()
+BRUSH_ASSETS_DIR = os.environ.get("BRUSH_ASSETS_DIR", "").strip()
 JWT_ACCESS_TOKEN_MINUTES = env_int("JWT_ACCESS_TOKEN_MINUTES", 60)
 JWT_PAGE_TOKEN_MINUTES = env_int("JWT_PAGE_TOKEN_MINUTES", 10)
 JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "icosa-thumbnails")

@@ -3,12 +3,15 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+from admin_tools.brush_assets import serve_brush_asset
+
 from .api import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("batch-thumbs/", include("admin_tools.urls")),
+    re_path(r"^brush-assets/(?P<path>.*)$", serve_brush_asset, name="brush_assets"),
     path("", include("icosa.urls")),
 ]
 

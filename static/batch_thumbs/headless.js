@@ -17,6 +17,7 @@ import { createApiClient } from './api-client.js';
 import { configureDecoders } from './loaders/gltf.js';
 import { configureFormats } from './loaders/format-table.js';
 import { configureFetchPolicy } from './loaders/context.js';
+import { configureBrushes } from './brushes.js';
 import { processAsset } from './pipeline.js';
 import { DEFAULT_BACKGROUND, createRenderer, getRendererInfo } from './renderer.js';
 
@@ -42,6 +43,7 @@ const _state = {
  * @param {string} [config.background="#e8eaed"]
  * @param {number} [config.timeoutSeconds=60]
  * @param {{draco?: string, basis?: string}} [config.decoders] - Decoder folder URLs.
+ * @param {string|null} [config.brushAssetsUrl] - Brush assets base URL (default: the page's).
  * @param {HTMLElement} [config.container] - Where to attach the canvas (optional, for viewing).
  * @param {boolean} [config.antialias=true] - MSAA (off renders faster on software GL).
  * @param {Object} [config.formats] - The format table; defaults to the page config's.
@@ -81,6 +83,7 @@ async function setup( config = {} ) {
 	const page = pageConfig();
 	configureFormats( config.formats || page.formats );
 	configureFetchPolicy( { ...page, ...config } );
+	configureBrushes( { url: 'brushAssetsUrl' in config ? config.brushAssetsUrl : page.brushAssetsUrl } );
 
 	const token = config.token || null;
 	_state.api = createApiClient( {

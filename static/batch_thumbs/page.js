@@ -11,6 +11,7 @@ import { BatchRun, RunState } from './batch-run.js';
 import { configureDecoders } from './loaders/gltf.js';
 import { configureFormats } from './loaders/format-table.js';
 import { configureFetchPolicy } from './loaders/context.js';
+import { configureBrushes } from './brushes.js';
 import { createRenderer, parseBackground } from './renderer.js';
 import { createTokenProvider, readCsrfToken } from './token.js';
 
@@ -190,6 +191,7 @@ class GeneratorPage {
 		configureDecoders( { draco: decoders.draco, basis: decoders.basis, renderer: this.context.renderer } );
 		configureFormats( this.config.formats );
 		configureFetchPolicy( this.config );
+		configureBrushes( { url: this.config.brushAssetsUrl } );
 
 		if ( await this._checkAccess() ) {
 

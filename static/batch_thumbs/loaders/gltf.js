@@ -11,6 +11,8 @@ import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
 
 import { LoadError, Reason } from '../errors.js';
 import { displayName, headText } from './context.js';
+import { brushMaterialsPlugin } from './gltf-brushes.js';
+import { isGltf1 } from './gltf1.js';
 
 /** Shared decoders: one DRACOLoader (and its workers) for every load. */
 const _decoders = { draco: null, ktx2: null, ktx2Renderer: null, dracoPath: null, basisPath: null };
@@ -62,21 +64,6 @@ function withSlash( path ) {
 }
 
 /**
- * Whether parsed glTF JSON is version 1.0 (Tilt Brush writes "1.1"; 1.0 files may omit the
- * version but keep `buffers` as an object).
- *
- * @param {Object} json
- * @return {boolean}
- */
-function isGltf1( json ) {
-
-	const version = json && json.asset && json.asset.version;
-	if ( version !== undefined ) return String( version ).startsWith( '1' );
-	return Boolean( json && json.buffers && ! Array.isArray( json.buffers ) );
-
-}
-
-/**
  * @param {import('./context.js').LoadContext} context
  * @return {Promise<{object: import('three').Object3D, animations: import('three').AnimationClip[]}>}
  */
@@ -84,19 +71,20 @@ async function loadGltf( context ) {
 
 	const data = await context.fetchRoot();
 	const magic = String.fromCharCode( ...new Uint8Array( data, 0, Math.min( 4, data.byteLength ) ) );
-	const text = magic === 'glTF' ? null : headText( data, data.byteLength ).trimStart();
+	const text = magic === 'glTF' ? null : headText( data, 64 ).trimStart();
 	if ( magic !== 'glTF' && text[ 0 ] !== '{' ) {
 
 		throw new LoadError( `${displayName( context.rootUrl )} is not a glTF file (no glTF header or JSON)`, { reason: Reason.INVALID_FILE } );
 
 	}
 
-	if ( text !== null && isGltf1( JSON.parse( text ) ) ) return context.delegate( 'GLTF1' );
+	if ( isGltf1( data ) ) return context.delegate( 'GLTF1' ); // a .gltf typed GLTF2 that says 1.x
 
 	const loader = new GLTFLoader( context.manager );
 	if ( _decoders.draco ) loader.setDRACOLoader( _decoders.draco );
 	if ( _decoders.ktx2 ) loader.setKTX2Loader( _decoders.ktx2 );
 	loader.setMeshoptDecoder( MeshoptDecoder );
+	loader.register( brushMaterialsPlugin( context ) );
 
 	const gltf = await new Promise( ( resolve, reject ) => {
 
@@ -117,4 +105,4 @@ async function loadGltf( context ) {
 
 }
 
-export { configureDecoders, disposeDecoders, isGltf1, loadGltf };
+export { configureDecoders, disposeDecoders, loadGltf };

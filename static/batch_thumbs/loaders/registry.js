@@ -16,6 +16,7 @@ import { abortable, createDeadline, reasonOf, throwIfAborted } from '../signals.
 import { createLoadContext } from './context.js';
 import { formatEntry } from './format-table.js';
 import { loadGltf } from './gltf.js';
+import { loadGltf1 } from './gltf1.js';
 import { loadObj } from './obj.js';
 import { loadFbx } from './fbx.js';
 import { UNTEXTURED_COLOR, loadPly, loadStl } from './mesh-files.js';
@@ -339,7 +340,6 @@ function addMissingNormals( root ) {
 function toLoadError( error ) {
 
 	const message = error && error.message ? error.message : String( error );
-	if ( /glTF versions >=2\.0 are supported/.test( message ) ) return new UnsupportedFormatError( 'GLTF1 (glTF 1.0)' );
 	if ( error instanceof SyntaxError ) return new LoadError( `The file is not valid: ${cleanMessage( message )}`, { reason: Reason.INVALID_FILE, cause: error } );
 	return toThumbnailError( error, Reason.LOAD_ERROR );
 
@@ -347,6 +347,7 @@ function toLoadError( error ) {
 
 registerLoader( 'GLB', loadGltf );
 registerLoader( 'GLTF2', loadGltf );
+registerLoader( 'GLTF1', loadGltf1 );
 registerLoader( 'OBJ', loadObj );
 registerLoader( 'FBX', loadFbx );
 registerLoader( 'STL', loadStl );
