@@ -6,7 +6,6 @@ The generated fixtures (tests/fixtures/gltf1.py) always run; the shared sample l
 """
 import json
 import time
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -14,16 +13,18 @@ from django.urls import reverse
 
 from admin_tools.models import ThumbnailFailure, ThumbnailVersion
 from tests.fixtures import gltf1 as fixtures
+from tests.fixtures.shared import shared_fixtures
 
 from .pixels import assert_shows_a_model, model_pixels, open_field
 
 pytestmark = pytest.mark.browser
 BACKGROUND = "#e8eaed"
 MODULE = "/static/batch_thumbs/headless.js"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-FORMATS = SHARED / "formats"
-BRUSHES = SHARED / "brushes"
-needs_shared = pytest.mark.skipif(not (FORMATS / "gltf1").is_dir() or not BRUSHES.is_dir(), reason="../shared/fixtures not present")
+FORMATS = shared_fixtures("formats")
+BRUSHES = shared_fixtures("brushes")
+needs_shared = pytest.mark.skipif(
+    FORMATS is None or BRUSHES is None or not (FORMATS / "gltf1").is_dir(), reason="../shared/fixtures not present"
+)
 
 
 class BrushPage:
