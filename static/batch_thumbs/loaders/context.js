@@ -265,7 +265,7 @@ function createLoadContext( format, signal, baseUrl ) {
 		const resource = resolver.resolve( absolute );
 		let buffer;
 		if ( resource ) buffer = await download( resource );
-		else if ( isBrushAsset( absolute ) ) buffer = await download( absolute );
+		else if ( /^data:/i.test( absolute ) || isBrushAsset( absolute ) ) buffer = await download( absolute ); // data: never leaves the page
 		else throw missingResource( [ url ] );
 		checkNotImpostor( buffer, displayName( url ) );
 		return buffer;
