@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import filepath_to_uri
 
+from icosa import media
 from icosa.models import Asset, Format, Resource, bare_filename
 
 from .models import ThumbnailClaim, ThumbnailFailure
@@ -200,6 +201,7 @@ def _formats_by_asset(asset_ids):
         .values(
             "id", "asset_id", "format_type", "is_preferred_for_gallery_viewer", "root_resource_id",
             "resources__id", "resources__file", "resources__external_url", "resources__contenttype",
+            "asset__visibility",
         )
     )  # fmt: skip
     formats, files = {}, {}
@@ -215,14 +217,22 @@ def _formats_by_asset(asset_ids):
                     "file": name,
                     "external_url": row["resources__external_url"],
                     "contenttype": row["resources__contenttype"],
-                    "link": file_url(name) if name else row["resources__external_url"],
+                    "link": (
+                        _link(file_url, name, row["asset__visibility"]) if name else row["resources__external_url"]
+                    ),
                 }
             )
     # A root file filed under another format (imported data can be odd): one more query.
     known = {each["id"]: each for entries in files.values() for each in entries}
     strays = {f["root_resource_id"] for f in formats.values()} - set(known) - {None}
-    for resource in Resource.objects.filter(pk__in=strays).values("id", "file", "external_url", "contenttype"):
-        resource["link"] = file_url(resource["file"]) if resource["file"] else resource["external_url"]
+    for resource in Resource.objects.filter(pk__in=strays).values(
+        "id", "file", "external_url", "contenttype", "asset__visibility"
+    ):
+        resource["link"] = (
+            _link(file_url, resource["file"], resource["asset__visibility"])
+            if resource["file"]
+            else resource["external_url"]
+        )
         known[resource["id"]] = resource
     by_asset = {}
     for format_id, each in formats.items():
@@ -265,6 +275,14 @@ def _file_url_function(storage):
         base = storage.base_url
         return lambda name: base + filepath_to_uri(name).lstrip("/")
     return storage.url
+
+
+def _link(file_url, name, visibility):
+    """Public files by the fast path; others signed, so the renderer fetches them without
+    cookies (icosa.media)."""
+    if visibility == Asset.Visibility.PUBLIC:
+        return file_url(name)
+    return media.file_url(name, visibility=visibility)
 
 
 def _url_pattern(name):

@@ -2,14 +2,23 @@
 import base64
 import io
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.db import connection
 from PIL import Image, ImageDraw
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# Tests sign with their own keys: without DEBUG the settings hold none (a server would
+# refuse to start), and the published dev-only keys exist for DJANGO_DEBUG=1 alone.
+if not django_settings._wrapped.SECRET_KEY:  # reading settings.SECRET_KEY raises when empty
+    django_settings.SECRET_KEY = "tests-only-django-secret-key-" + "k" * 40
+if not django_settings.JWT_SECRET_KEY:
+    django_settings.JWT_SECRET_KEY = "tests-only-jwt-secret-key-0123456789abcdef"
 
 FIXTURE_MODELS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "models"
 if not FIXTURE_MODELS.is_dir():
@@ -108,6 +117,29 @@ def exact_counts(settings):
 
     settings.THUMBNAIL_COUNT_CACHE_SECONDS = 0
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def served_media_and_fresh_logins(settings):
+    """Django serves uploads in tests (live servers, browser tests), and login throttling
+    counts start at zero: the shared cache is per-test memory unless a test asks for the
+    database cache (tests/test_security.py does)."""
+    from django.core.cache import caches
+
+    settings.SERVE_MEDIA = True
+    settings.CACHES = {
+        **settings.CACHES,
+        "shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared"},
+    }
+    caches["shared"].clear()
+
+
+def token_file(token):
+    """A file holding ``token``, for --token-file (tokens are never command-line values)."""
+    handle = tempfile.NamedTemporaryFile("w", suffix=".jwt", delete=False)
+    with handle:
+        handle.write(token)
+    return handle.name
 
 
 @pytest.fixture(autouse=True)
