@@ -150,8 +150,8 @@ def file_url(name, *, visibility=PUBLIC, storage=None):
 
 
 def _may_read(request, asset):
-    user = request.user
-    if not user.is_authenticated or not user.is_active:
+    user = getattr(request, "user", None)  # the embedded server has no auth middleware
+    if user is None or not user.is_authenticated or not user.is_active:
         return False
     if asset.owner_id == user.pk:
         return True
@@ -160,9 +160,17 @@ def _may_read(request, asset):
 
 def serve_media(request, path):
     """Local storage in development and tests (SERVE_MEDIA); see the module docstring."""
+    if not settings.SERVE_MEDIA:
+        raise Http404("Media is not served here")
+    return serve_file(request, path)
+
+
+def serve_file(request, path):
+    """One file of local storage, access-checked, with media_headers (also used by the
+    headless runner's embedded server)."""
     from .models import Asset
 
-    if not settings.SERVE_MEDIA or not isinstance(default_storage, FileSystemStorage):
+    if not isinstance(default_storage, FileSystemStorage):
         raise Http404("Media is not served here")
     try:
         full = safe_join(settings.MEDIA_ROOT, path)
@@ -183,7 +191,8 @@ def serve_media(request, path):
         raise Http404("No such file") from None
     content_type, inline = served_type(path)
     response = FileResponse(handle, content_type=content_type)
-    response.headers.update(media_headers(path))
+    for header, value in media_headers(path).items():
+        response[header] = value
     if asset_id is not None and asset.visibility != PUBLIC:
         response["Cache-Control"] = "private, no-store"
     return response

@@ -37,10 +37,17 @@ def client_ip(request):
 
 def missing_keys():
     """Names of signing keys a server needs but does not have."""
+
+    def present(setting):
+        try:
+            return bool(getattr(settings, setting))
+        except ImproperlyConfigured:  # Django refuses to read an empty SECRET_KEY
+            return False
+
     return [
         name
-        for name, value in (("DJANGO_SECRET_KEY", settings.SECRET_KEY), ("JWT_SECRET_KEY", settings.JWT_SECRET_KEY))
-        if not value
+        for name, setting in (("DJANGO_SECRET_KEY", "SECRET_KEY"), ("JWT_SECRET_KEY", "JWT_SECRET_KEY"))
+        if not present(setting)
     ]
 
 

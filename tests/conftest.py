@@ -132,6 +132,9 @@ def served_media_and_fresh_logins(settings):
         "shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared"},
     }
     caches["shared"].clear()
+    from axes.handlers.proxy import AxesProxyHandler
+
+    AxesProxyHandler.get_implementation(force=True)  # it keeps the cache object it was built with
 
 
 def token_file(token):

@@ -3,8 +3,9 @@
 A resource's ``external_url`` is user data. Fetched from a runner inside a private network it
 could reach cloud metadata (169.254.169.254), the LAN or the runner's own services. So a URL
 whose host resolves to a private, loopback, link-local or otherwise non-global address is
-refused, unless that is where the gallery itself lives (a gallery on 127.0.0.1 serves its
-own files from there). Relative URLs are the gallery's own.
+refused, unless it is the gallery itself (same address and port: a gallery on 127.0.0.1
+serves its own files from there, but the runner's other local ports stay out of reach).
+Relative URLs are the gallery's own.
 """
 import ipaddress
 import socket
@@ -25,6 +26,10 @@ def _addresses(host):
     return {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}
 
 
+def _port(parts):
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
 def _internal(address):
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
@@ -37,27 +42,29 @@ class UrlPolicy:
     def __init__(self, gallery_url):
         self.gallery_url = gallery_url.rstrip("/") + "/"
         gallery = urlsplit(self.gallery_url)
-        self.gallery_origin = (gallery.scheme, gallery.hostname, gallery.port)
-        self.gallery_addresses = _addresses(gallery.hostname or "")
+        self.gallery_origin = (gallery.scheme, gallery.hostname, _port(gallery))
+        self.gallery = (set(_addresses(gallery.hostname or "")), _port(gallery))
         self._seen = {}
 
     def refused(self, url):
-        absolute = urljoin(self.gallery_url, url)
-        parts = urlsplit(absolute)
+        parts = urlsplit(urljoin(self.gallery_url, url))
         if parts.scheme not in ALLOWED_SCHEMES:
             return f"{url}: only http and https URLs are fetched"
-        if (parts.scheme, parts.hostname, parts.port) == self.gallery_origin:
+        if (parts.scheme, parts.hostname, _port(parts)) == self.gallery_origin:
             return None
-        host = parts.hostname or ""
-        if host not in self._seen:
-            addresses = _addresses(host)
+        key = (parts.hostname or "", _port(parts))
+        if key not in self._seen:
+            addresses = _addresses(key[0])
+            gallery_addresses, gallery_port = self.gallery
             if not addresses:
-                self._seen[host] = f"{url}: the host {host!r} does not resolve"
-            elif any(_internal(a) and a not in self.gallery_addresses for a in addresses):
-                self._seen[host] = f"{url}: refused, {host} is a private, loopback or link-local address"
+                self._seen[key] = f"{url}: the host {key[0]!r} does not resolve"
+            elif any(
+                _internal(a) and not (a in gallery_addresses and key[1] == gallery_port) for a in addresses
+            ):
+                self._seen[key] = f"{url}: refused, {key[0]} is a private, loopback or link-local address"
             else:
-                self._seen[host] = None
-        return self._seen[host]
+                self._seen[key] = None
+        return self._seen[key]
 
     def refused_in(self, asset):
         """The first refusal among an asset's format roots and resources, or None."""

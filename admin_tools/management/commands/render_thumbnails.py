@@ -149,6 +149,10 @@ class CommandListener(RunListener):
 class Command(BaseCommand):
     help = "Render missing asset thumbnails in headless Chromium, with the admin page's renderer."
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # No abbreviations: "--token JWT" must be an error, never a prefix of --token-file.
+        return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
+
     def add_arguments(self, parser):
         render_w, render_h = settings.THUMBNAIL_RENDER_SIZE
         where = parser.add_argument_group("where and who")

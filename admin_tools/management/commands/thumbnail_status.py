@@ -14,6 +14,10 @@ TOKEN_ENV = "ICOSA_JWT_TOKEN"
 class Command(BaseCommand):
     help = "Print thumbnail progress: done of total, remaining, failed and in progress."
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # No abbreviations: "--token JWT" must be an error, never a prefix of --token-file.
+        return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
+
     def add_arguments(self, parser):
         parser.add_argument(
             "--json",
