@@ -316,11 +316,11 @@ def claim_thumbnail_jobs(request, payload: ClaimIn):
     force = payload.force
     if payload.selection:
         selection = get_object_or_404(ThumbnailSelection, pk=payload.selection)
-        selected = [int(pk) for pk in selection.asset_ids]
-        if ids is not None:
-            chosen = set(selected)
-            selected = [pk for pk in ids if pk in chosen]
-        ids = selected
+        if ids is None:
+            ids = selectors.selection_ids(selection)
+        else:
+            chosen = set(selection.asset_ids)  # one set, not one per id
+            ids = [pk for pk in ids if str(pk) in chosen]
         force = force or selection.force
     filters = _selector_filters(payload, asset_ids=ids, force=force)
     exclude = (
