@@ -410,7 +410,7 @@ class Runner:
         if options.fixed_wait_ms:
             await asyncio.sleep(options.fixed_wait_ms / 1000)
         asset_id = str(asset["id"])
-        refused = await asyncio.to_thread(self._url_policy.refused_in, asset)
+        refused = self._url_policy.refused_in(asset)  # gallery URLs need no lookup; hosts are cached
         if refused:
             await self._report(asset_id, "fetch_error", refused)
             return {"status": FAILED, "reason": "fetch_error", "detail": refused}, False
