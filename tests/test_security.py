@@ -423,6 +423,12 @@ def test_admin_login_is_throttled_in_the_shared_database_cache(live_server, medi
 
 
 @pytest.mark.django_db
+def test_logins_without_a_request_still_work(client, staff_user):
+    """Client.login and scripts have no address to throttle; they reach the model backend."""
+    assert client.login(username="thumbs", password="thumbs-password")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("password,message", [("password123", "too common"), ("thumbs12", "too similar to the username")])
 def test_weak_passwords_are_refused(staff_user, password, message):
     with pytest.raises(ValidationError, match=message):
@@ -505,6 +511,16 @@ def test_the_runner_client_never_forwards_its_token_to_another_host(where, forwa
             _Recorder.redirect_to = None
     assert _Recorder.seen[0] == (gallery, "Bearer secret-token")
     assert _Recorder.seen[1] == (target, "Bearer secret-token" if forwarded else None)
+
+
+def test_a_remote_runner_needs_no_keys(live_server, staff_user):
+    """No DJANGO_SECRET_KEY, no JWT_SECRET_KEY, no DEBUG: a runner signs nothing."""
+    result = manage(
+        "thumbnail_status", "--server", live_server.url, "--json",
+        env={"ICOSA_JWT_TOKEN": staff_user.generate_jwt_token(), "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["total"] == 0
 
 
 def test_tokens_are_not_command_line_arguments():
