@@ -1,6 +1,7 @@
 """Login: trade a username and password for a short-lived JWT."""
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
@@ -38,5 +39,7 @@ def login_jwt(request, payload: LoginIn):
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None or not user.is_active:
         raise HttpError(401, "Invalid username or password")
+    # As a session login does: django-axes clears this client's failures, last_login is set.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
     minutes = settings.JWT_ACCESS_TOKEN_MINUTES
     return TokenOut(access_token=user.generate_jwt_token(minutes=minutes), expires_in=minutes * 60)

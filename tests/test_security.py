@@ -256,6 +256,18 @@ def test_private_files_need_a_signed_link_or_access(live_server, client, media_r
 
 
 @pytest.mark.django_db
+def test_the_unlisted_asset_page_links_a_signed_preview(client, staff_user, media_root):
+    asset = complete_asset(visibility=Asset.Visibility.UNLISTED)
+    services.store_thumbnail(asset_id=asset.pk, thumbnail_base64=b64(make_image()), user=staff_user)
+    asset.refresh_from_db()
+    page = client.get(asset.get_absolute_url()).content.decode()
+    link = page.split('class="preview"', 1)[0].rsplit('src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert "?sig=" in link
+    assert media_get(client, link)[0] == 200
+    assert media_get(client, link.split("?", 1)[0])[0] == 404
+
+
+@pytest.mark.django_db
 def test_staff_and_owner_sessions_read_private_files(client, staff_user, plain_user):
     asset = complete_asset(visibility=Asset.Visibility.PRIVATE, owner=plain_user)
     path = "/media/" + stored(asset, "scene.glb").file.name
