@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 DEMO_DIR ?= media/demo-models
-export DJANGO_INSECURE_DEV_KEYS ?= 1
+# Tests bring their own keys (tests/conftest.py); the demo runs with DJANGO_DEBUG=1, the only
+# mode that uses the published dev-only keys.
 
 RUFF := $(VENV)/bin/ruff
 
@@ -42,6 +43,7 @@ deps: system $(VENV)/.installed node_modules/.installed
 
 demo: deps
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput -v0
+	DJANGO_DEBUG=1 $(PY) manage.py createcachetable
 	DJANGO_DEBUG=1 $(PY) manage.py setup_demo --models-dir $(DEMO_DIR)
 	DJANGO_DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 

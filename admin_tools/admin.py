@@ -4,7 +4,7 @@ import uuid
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -147,8 +147,13 @@ class AssetAdmin(BaseAssetAdmin):
             return HttpResponseRedirect(reverse("admin:icosa_asset_change", args=[object_id]))
         if not self.has_thumbnail_permission(request):
             raise PermissionDenied("Admin access required")
-        version = get_object_or_404(ThumbnailVersion, pk=version_id, asset_id=object_id)
-        services.revert_thumbnail(version=version, user=request.user)
+        if not (object_id.isascii() and object_id.isdigit()) or max(int(object_id), version_id) > 2**63 - 1:
+            raise Http404("No such asset")
+        version = get_object_or_404(ThumbnailVersion, pk=version_id, asset_id=int(object_id))
+        try:
+            services.revert_thumbnail(version=version, user=request.user)
+        except ThumbnailVersion.DoesNotExist:
+            raise Http404("That thumbnail version no longer exists") from None
         self.message_user(request, f"Reverted the thumbnail to version {version.pk}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:icosa_asset_change", args=[object_id]))
 

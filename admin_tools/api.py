@@ -1,4 +1,5 @@
 """Thumbnail work API: list what is missing, claim work, upload results, report failures."""
+import json
 import re
 from typing import List, Optional
 from uuid import UUID
@@ -18,6 +19,10 @@ from .models import ThumbnailSelection
 router = Router(tags=["thumbnails"], auth=StaffJWTAuth())
 
 MAX_BATCH = 100
+# Caps on what one request may carry: ids after splitting "1,2,3", and the size of the
+# render settings a version records.
+MAX_IDS = 10000
+MAX_RENDER_SETTINGS_BYTES = 16 * 1024
 
 
 class Message(Schema):
@@ -73,7 +78,7 @@ def _parse_id(text):
     return int(text)
 
 
-def _parse_ids(values):
+def _parse_ids(values, *, field="asset_ids"):
     ids = []
     for value in values or []:
         for part in str(value).split(","):
@@ -82,8 +87,10 @@ def _parse_ids(values):
                 continue
             asset_id = _parse_id(part)
             if asset_id is None:
-                raise HttpError(422, f"asset_ids: '{part}' is not an asset id")
+                raise HttpError(422, f"{field}: '{part[:40]}' is not an asset id")
             ids.append(asset_id)
+            if len(ids) > MAX_IDS:
+                raise HttpError(422, f"{field}: at most {MAX_IDS} ids per request")
     return ids
 
 
@@ -170,9 +177,16 @@ def list_missing_thumbnails(request, filters: Query[MissingFilters]):
 
 class ThumbnailIn(Schema):
     thumbnail_base64: str
-    runner_id: str = Field("", max_length=128)
+    runner_id: str = Field(..., min_length=1, max_length=128)
     renderer: str = Field("", max_length=255)
     render_settings: dict = Field(default_factory=dict)
+
+    @field_validator("render_settings")
+    @classmethod
+    def _bounded(cls, value):
+        if len(json.dumps(value)) > MAX_RENDER_SETTINGS_BYTES:
+            raise ValueError(f"render_settings: at most {MAX_RENDER_SETTINGS_BYTES} bytes of JSON")
+        return value
 
 
 class ThumbnailOut(Schema):
@@ -232,7 +246,7 @@ def upload_thumbnail(request, asset_id: str, payload: ThumbnailIn):
 class FailureIn(Schema):
     reason: str = Field(..., min_length=1, max_length=64)
     detail: str = Field("", max_length=4000)
-    runner_id: str = Field("", max_length=128)
+    runner_id: str = Field(..., min_length=1, max_length=128)
 
 
 class FailureRecorded(Schema):
@@ -277,7 +291,7 @@ class ClaimIn(Schema):
     generated_before: Optional[str] = None
     renderer_not: Optional[str] = None
     exclude_asset_ids: Optional[List[str]] = Field(
-        None, max_length=10000, description="Never hand out these ids (a runner's failures so far)."
+        None, max_length=MAX_IDS, description="Never hand out these ids (a runner's failures so far)."
     )
 
     @field_validator("created_after", "created_before", "generated_before")
@@ -302,11 +316,16 @@ def claim_thumbnail_jobs(request, payload: ClaimIn):
     force = payload.force
     if payload.selection:
         selection = get_object_or_404(ThumbnailSelection, pk=payload.selection)
-        selected = [int(pk) for pk in selection.asset_ids]
-        ids = selected if ids is None else [pk for pk in ids if pk in set(selected)]
+        if ids is None:
+            ids = selectors.selection_ids(selection)
+        else:
+            chosen = set(selection.asset_ids)  # one set, not one per id
+            ids = [pk for pk in ids if str(pk) in chosen]
         force = force or selection.force
     filters = _selector_filters(payload, asset_ids=ids, force=force)
-    exclude = _parse_ids(payload.exclude_asset_ids) if payload.exclude_asset_ids else None
+    exclude = (
+        _parse_ids(payload.exclude_asset_ids, field="exclude_asset_ids") if payload.exclude_asset_ids else None
+    )
     claimed = services.claim_assets(
         user=request.auth,
         runner_id=payload.runner_id,
@@ -341,7 +360,9 @@ class ReleaseOut(Schema):
     url_name="release_thumbnail_jobs",
 )
 def release_thumbnail_jobs(request, payload: ReleaseIn):
-    released = services.release_claims(runner_id=payload.runner_id, asset_ids=_parse_ids(payload.asset_ids))
+    released = services.release_claims(
+        runner_id=payload.runner_id, asset_ids=_parse_ids(payload.asset_ids), user=request.auth
+    )
     return {"released": released}
 
 

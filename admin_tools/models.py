@@ -8,7 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 def thumbnail_upload_to(instance, filename):
-    return f"thumbnails/{instance.asset_id}/{filename}"
+    from icosa.media import asset_folder
+
+    return f"thumbnails/{asset_folder(instance.asset_id)}/{filename}"
 
 
 class ThumbnailVersion(models.Model):

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from icosa.media import asset_folder
 from icosa.models import Asset
 
 from .images import ImageRejected, decode_base64_image, make_derivatives
@@ -33,10 +34,11 @@ def _write_files(asset_id, derivatives):
     """Save both derivatives; on any failure remove what was written and raise."""
     storage = _storage()
     stem = derivatives.content_hash[:16]
+    folder = asset_folder(asset_id)
     written = []
     try:
         for kind, derivative in (("thumb", derivatives.thumbnail), ("preview", derivatives.preview)):
-            name = f"thumbnails/{asset_id}/{stem}-{kind}-{derivative.width}x{derivative.height}.jpg"
+            name = f"thumbnails/{folder}/{stem}-{kind}-{derivative.width}x{derivative.height}.jpg"
             written.append(storage.save(name, ContentFile(derivative.content)))
     except Exception as exc:
         logger.exception("Storage write failed for asset %s", asset_id)
@@ -54,10 +56,12 @@ def _delete_files(names):
             logger.exception("Could not delete %s", name)
 
 
-def _check_claim(asset, runner_id, now):
+def _check_claim(asset, runner_id, user, now):
+    """A live lease belongs to one runner of one user; anyone else is refused (without
+    learning who holds it)."""
     claim = ThumbnailClaim.objects.filter(asset=asset, expires_at__gt=now).first()
-    if claim and runner_id and claim.runner_id != runner_id:
-        raise ClaimConflict(f"Asset {asset.pk} is leased to runner {claim.runner_id}")
+    if claim and (claim.runner_id != runner_id or claim.claimed_by_id != getattr(user, "pk", None)):
+        raise ClaimConflict(f"Asset {asset.pk} is leased to another runner")
 
 
 def _make_current(asset, version, user, now):
@@ -106,7 +110,7 @@ def store_thumbnail(
         with transaction.atomic():
             asset = Asset.objects.select_for_update().get(pk=asset_id)
             now = timezone.now()
-            _check_claim(asset, runner_id, now)
+            _check_claim(asset, runner_id, user, now)
             version = ThumbnailVersion(
                 asset=asset,
                 thumbnail=written[0],
@@ -137,7 +141,7 @@ def record_failure(*, asset_id, reason, detail="", user=None, runner_id=""):
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=asset_id)
         now = timezone.now()
-        _check_claim(asset, runner_id, now)
+        _check_claim(asset, runner_id, user, now)
         failure, created = ThumbnailFailure.objects.get_or_create(
             asset=asset,
             defaults={
@@ -208,10 +212,11 @@ def claim_assets(*, user, runner_id, count, exclude_ids=None, **filters):
     return ids
 
 
-def release_claims(*, runner_id, asset_ids):
-    """Give leased assets back to the pool (Stop, Ctrl-C, page unload)."""
+def release_claims(*, runner_id, asset_ids, user):
+    """Give leased assets back to the pool (Stop, Ctrl-C, page unload): only this user's
+    leases held by this runner."""
     deleted, _ = ThumbnailClaim.objects.filter(
-        runner_id=runner_id, asset_id__in=list(asset_ids)
+        runner_id=runner_id, claimed_by=user, asset_id__in=list(asset_ids)
     ).delete()
     return deleted
 
@@ -226,6 +231,9 @@ def revert_thumbnail(*, version, user):
     """Make an earlier version current again; the revert is itself a recorded version."""
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=version.asset_id)
+        # A prune may have removed the version (and queued its files) while we waited.
+        if not ThumbnailVersion.objects.filter(pk=version.pk).exists():
+            raise ThumbnailVersion.DoesNotExist(f"Thumbnail version {version.pk} no longer exists")
         now = timezone.now()
         new_version = ThumbnailVersion.objects.create(
             asset=asset,
@@ -255,38 +263,43 @@ def prune_versions(*, keep, dry_run=False):
     """
     if keep < 0:
         raise ValueError("keep must be >= 0")
-    doomed = []
-    # order_by() drops Meta.ordering, which would otherwise make DISTINCT per version.
-    for asset_id in (
-        ThumbnailVersion.objects.filter(is_current=False)
-        .order_by()
-        .values_list("asset_id", flat=True)
-        .distinct()
-    ):
-        old = ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=False).order_by(
-            "-created_at", "-id"
+    with transaction.atomic():
+        # Lock every asset with old versions first: a revert holds the same row lock, so it
+        # either finished before (and its version keeps the files alive) or waits for this
+        # transaction and then finds its version gone. Files go only after the commit.
+        asset_ids = list(
+            ThumbnailVersion.objects.filter(is_current=False)
+            .order_by("asset_id")
+            .values_list("asset_id", flat=True)
+            .distinct()
         )
-        doomed.extend(old[keep:])
-    doomed_ids = {v.pk for v in doomed}
-    candidate_files = {name for v in doomed for name in (v.thumbnail.name, v.preview_image.name)}
-    still_used = set()
-    for thumb, preview in ThumbnailVersion.objects.exclude(pk__in=doomed_ids).values_list(
-        "thumbnail", "preview_image"
-    ):
-        still_used.update((thumb, preview))
-    for thumb, preview in Asset.objects.exclude(thumbnail="").values_list("thumbnail", "preview_image"):
-        still_used.update((thumb, preview))
-    files = sorted(candidate_files - still_used)
-    storage = _storage()
-    freed = 0
-    for name in files:
-        try:
-            freed += storage.size(name)
-        except Exception:
-            pass
-    if not dry_run:
-        ThumbnailVersion.objects.filter(pk__in=doomed_ids).delete()
-        _delete_files(files)
+        list(Asset.objects.filter(pk__in=asset_ids).order_by("pk").select_for_update().values_list("pk", flat=True))
+        doomed = []
+        for asset_id in asset_ids:
+            old = ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=False).order_by(
+                "-created_at", "-id"
+            )
+            doomed.extend(old[keep:])
+        doomed_ids = {v.pk for v in doomed}
+        candidate_files = {name for v in doomed for name in (v.thumbnail.name, v.preview_image.name)}
+        still_used = set()
+        for thumb, preview in ThumbnailVersion.objects.exclude(pk__in=doomed_ids).values_list(
+            "thumbnail", "preview_image"
+        ):
+            still_used.update((thumb, preview))
+        for thumb, preview in Asset.objects.exclude(thumbnail="").values_list("thumbnail", "preview_image"):
+            still_used.update((thumb, preview))
+        files = sorted(candidate_files - still_used)
+        storage = _storage()
+        freed = 0
+        for name in files:
+            try:
+                freed += storage.size(name)
+            except Exception:
+                pass
+        if not dry_run:
+            ThumbnailVersion.objects.filter(pk__in=doomed_ids).delete()
+            transaction.on_commit(lambda: _delete_files(files))
     return len(doomed), len(files), freed
 
 

@@ -85,7 +85,9 @@ def child_env(backend, name, *, conn_max_age=60, media_root=None, extra=None):
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_INSECURE_DEV_KEYS": "1",
+            # Bench-only keys: DEBUG stays off (production-like), so the dev keys do not apply.
+            "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY") or "bench-only-django-secret-key-" + "b" * 40,
+            "JWT_SECRET_KEY": env.get("JWT_SECRET_KEY") or "bench-only-jwt-secret-key-0123456789abcdef",
             "DJANGO_DEBUG": "0",
             "DATABASE_URL": database_url(backend, name),
             "DATABASE_CONN_MAX_AGE": str(conn_max_age),

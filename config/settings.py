@@ -1,5 +1,6 @@
 """Settings for the gallery. Everything configurable comes from environment variables."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -20,25 +21,23 @@ def env_int(name, default):
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and os.environ.get("DJANGO_INSECURE_DEV_KEYS") != "1":
-        from django.core.exceptions import ImproperlyConfigured
 
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local use."
-        )
-    SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+# Keys come from the environment. Published dev-only keys exist for DEBUG alone; without
+# DEBUG an unset key stays empty: anything that signs then fails, and a web server refuses
+# to start (icosa.security's system check, config/wsgi.py). A remote runner signs nothing,
+# so it needs neither key.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+DEV_JWT_SECRET_KEY = "dev-only-insecure-jwt-key-change-me-0123456789"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or (DEV_SECRET_KEY if DEBUG else "")
+JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY", "") or (DEV_JWT_SECRET_KEY if DEBUG else "")
+JWT_MIN_KEY_BYTES = 32  # HS256 keys shorter than the hash are brute-forceable (RFC 7518 3.2)
+if JWT_SECRET_KEY and len(JWT_SECRET_KEY.encode()) < JWT_MIN_KEY_BYTES:
+    from django.core.exceptions import ImproperlyConfigured
 
-JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY", "")
-if not JWT_SECRET_KEY:
-    if not DEBUG and os.environ.get("DJANGO_INSECURE_DEV_KEYS") != "1":
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            "JWT_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local use."
-        )
-    JWT_SECRET_KEY = "dev-only-insecure-jwt-key-change-me-0123456789"
+    raise ImproperlyConfigured(
+        f"JWT_SECRET_KEY must be at least {JWT_MIN_KEY_BYTES} bytes "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+    )
 
 ALLOWED_HOSTS = [
     h.strip()
@@ -56,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "icosa",
     "admin_tools",
 ]
@@ -69,6 +69,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out admin login into a 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "icosa.backends.LoginThrottleBackend",  # django-axes' AxesStandaloneBackend
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,7 +119,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 AUTH_USER_MODEL = "icosa.User"
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -136,7 +146,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
-SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
+# Django serves uploads (through icosa.media's checked view) only where asked, and by default
+# only in development: in production serve media from a separate domain or bucket.
+SERVE_MEDIA = env_bool("SERVE_MEDIA", DEBUG)
+# How long a signed link to a PRIVATE or UNLISTED asset's file stays valid.
+MEDIA_SIGNED_URL_SECONDS = env_int("MEDIA_SIGNED_URL_SECONDS", 3600)
 
 B2_BUCKET_NAME = os.environ.get("B2_BUCKET_NAME", "")
 if B2_BUCKET_NAME:
@@ -169,7 +183,8 @@ if B2_BUCKET_NAME:
             read_timeout=30,
         ),
     }
-    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _b2_options}
+    # S3Storage plus per-file ContentType/ContentDisposition (icosa.storage).
+    _default_storage = {"BACKEND": "icosa.storage.GalleryS3Storage", "OPTIONS": _b2_options}
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 
@@ -200,14 +215,53 @@ BRUSH_ASSETS_URL = os.environ.get("BRUSH_ASSETS_URL", "").strip()
 BRUSH_ASSETS_DIR = os.environ.get("BRUSH_ASSETS_DIR", "").strip()
 JWT_ACCESS_TOKEN_MINUTES = env_int("JWT_ACCESS_TOKEN_MINUTES", 60)
 JWT_PAGE_TOKEN_MINUTES = env_int("JWT_PAGE_TOKEN_MINUTES", 10)
+# No token lives longer than this, whoever mints it (create_jwt --minutes included).
+JWT_MAX_TOKEN_MINUTES = env_int("JWT_MAX_TOKEN_MINUTES", 24 * 60)
 JWT_AUDIENCE = os.environ.get("JWT_AUDIENCE", "icosa-thumbnails")
-LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)  # failed attempts per IP per minute
 
 # Base64 inflates by 4/3; leave room for the JSON envelope. Bigger bodies are refused
 # before they are read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = THUMBNAIL_MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# "default" is per process (the listing's count cache). "shared" is seen by every worker:
+# login throttling lives there. Redis when REDIS_URL is set, else a database table
+# (created by manage.py createcachetable; the test database gets it by itself).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
+        if os.environ.get("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "icosa_shared_cache"}
+    ),
+}
+
+# Login throttling (django-axes) for the API login and /admin/login/: after
+# LOGIN_FAILURE_LIMIT failures from one client address, or for one username, further
+# attempts are refused for LOGIN_COOLOFF_MINUTES.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "shared"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "icosa.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "icosa.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Proxies in front of the app that append to X-Forwarded-For; 0 = the header is not trusted.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# HTTPS deployments (manage.py check --deploy is clean with DJANGO_HTTPS=1 and real keys).
+HTTPS = env_bool("DJANGO_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
+# e.g. "HTTP_X_FORWARDED_PROTO" when a proxy terminates TLS and sets X-Forwarded-Proto.
+if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["DJANGO_SECURE_PROXY_SSL_HEADER"], "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
+
+from icosa.media import serve_media
 
 from admin_tools.brush_assets import serve_brush_asset
 
@@ -15,11 +16,7 @@ urlpatterns = [
     path("", include("icosa.urls")),
 ]
 
-
-def serve_media(request, path):
-    """Local uploads in the demo and tests (MEDIA_ROOT read per request, not at import)."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
-
-
-if settings.SERVE_MEDIA and settings.MEDIA_URL.startswith("/"):
-    urlpatterns += [re_path(r"^%s(?P<path>.*)$" % settings.MEDIA_URL.lstrip("/"), serve_media)]
+# Local uploads through the checked view; it answers 404 unless SERVE_MEDIA is on (read per
+# request, so tests can turn it on).
+if settings.MEDIA_URL.startswith("/"):
+    urlpatterns += [re_path(r"^%s(?P<path>.+)$" % settings.MEDIA_URL.lstrip("/"), serve_media, name="media")]

@@ -38,8 +38,13 @@ class AssetAdmin(admin.ModelAdmin):
     )
     search_fields = ("name", "url", "owner__username", "owner__displayname", "owner__email")
     list_select_related = ("owner",)
+    # Thumbnails change only through admin_tools.services.store_thumbnail (checked,
+    # re-encoded, versioned): never by a file field on this form.
     readonly_fields = (
         "is_viewer_compatible",
+        "thumbnail",
+        "preview_image",
+        "thumbnail_contenttype",
         "thumbnail_width",
         "thumbnail_height",
         "thumbnail_bytes",

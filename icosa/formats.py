@@ -57,6 +57,11 @@ def choices():
     return [(spec.name, (spec.type, spec.label)) for spec in FORMATS]
 
 
+def file_suffixes():
+    """Every file suffix a format of the table is stored under (``meta.json`` is a name)."""
+    return sorted({suffix for spec in FORMATS for suffix in spec.suffixes if suffix.startswith(".")})
+
+
 def rank(format_type):
     """Sort key: table order; unknown types last."""
     return RANK.get(str(format_type).upper(), len(FORMATS))

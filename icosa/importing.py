@@ -23,7 +23,7 @@ from django.core.files import File
 from django.db import transaction
 
 from . import formats
-from .models import Asset, Format, Resource
+from .models import Asset, Format, Resource, resource_upload_to
 
 SUFFIXES = {suffix for spec in formats.FORMATS for suffix in spec.suffixes if suffix.startswith(".")}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tga", ".tif", ".tiff", ".ktx2", ".dds"}
@@ -385,6 +385,6 @@ def _add_resource(asset, fmt, relative, file_path):
     resource = Resource(asset=asset, format=fmt, contenttype=mimetypes.guess_type(file_path.name)[0] or "application/octet-stream")
     storage = Resource._meta.get_field("file").storage
     with file_path.open("rb") as handle:
-        resource.file.name = storage.save(f"assets/{asset.pk}/{relative}", File(handle))
+        resource.file.name = storage.save(resource_upload_to(resource, relative), File(handle))
     resource.save()
     return resource

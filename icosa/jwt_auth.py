@@ -1,5 +1,6 @@
 """HS256 access tokens for the thumbnail API and the bearer authenticator that reads them."""
 import functools
+import re
 import uuid
 from datetime import timedelta
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -16,12 +18,26 @@ from ninja.security import HttpBearer
 
 ALGORITHM = "HS256"
 SCOPE = "thumbnails"
+_SUB = re.compile(r"[1-9][0-9]{0,18}")
+_JTI = re.compile(r"[0-9a-f]{32}")
+
+
+def _key():
+    if not settings.JWT_SECRET_KEY:
+        raise ImproperlyConfigured("JWT_SECRET_KEY is not set; this process cannot sign or check tokens.")
+    return settings.JWT_SECRET_KEY
 
 
 def mint_token(*, user, minutes=None, purpose="api"):
-    """Sign a token for ``user``; ``purpose`` ("api", "page", "runner") is recorded, not trusted."""
+    """Sign a token for ``user``; ``purpose`` ("api", "page", "runner") is recorded, not trusted.
+
+    ``ver`` is the user's token version: a password change or deactivation bumps it, which
+    ends every token minted before.
+    """
     if minutes is None:
         minutes = settings.JWT_ACCESS_TOKEN_MINUTES
+    if not 0 < minutes <= settings.JWT_MAX_TOKEN_MINUTES:
+        raise ValueError(f"Token lifetime must be 1 to {settings.JWT_MAX_TOKEN_MINUTES} minutes (JWT_MAX_TOKEN_MINUTES)")
     now = timezone.now()
     payload = {
         "sub": str(user.pk),
@@ -30,22 +46,36 @@ def mint_token(*, user, minutes=None, purpose="api"):
         "jti": uuid.uuid4().hex,
         "aud": settings.JWT_AUDIENCE,
         "scope": SCOPE,
+        "ver": user.token_version,
         "purpose": purpose,
     }
-    return jwt.encode(payload, settings.JWT_SECRET_KEY, algorithm=ALGORITHM)
+    return jwt.encode(payload, _key(), algorithm=ALGORITHM)
 
 
 def decode_token(token):
-    """Return the claims of a valid token or raise ``jwt.InvalidTokenError``."""
+    """Return the claims of a valid token or raise ``jwt.InvalidTokenError``.
+
+    Beyond the signature: a numeric ``sub``, a well-formed ``jti``, an integer ``ver`` and a
+    lifetime within JWT_MAX_TOKEN_MINUTES (a leaked key's three-year token is still refused).
+    """
     claims = jwt.decode(
         token,
-        settings.JWT_SECRET_KEY,
+        _key(),
         algorithms=[ALGORITHM],
         audience=settings.JWT_AUDIENCE,
         options={"require": ["exp", "iat", "sub", "jti", "aud"]},
     )
     if claims.get("scope") != SCOPE:
         raise jwt.InvalidTokenError("token is not scoped for thumbnail work")
+    if not (isinstance(claims["sub"], str) and _SUB.fullmatch(claims["sub"])):
+        raise jwt.InvalidTokenError("sub is not a user id")
+    if not (isinstance(claims["jti"], str) and _JTI.fullmatch(claims["jti"])):
+        raise jwt.InvalidTokenError("jti is malformed")
+    if type(claims.get("ver")) is not int:
+        raise jwt.InvalidTokenError("ver is missing")
+    lifetime = claims["exp"] - claims["iat"]
+    if not isinstance(lifetime, int) or lifetime > settings.JWT_MAX_TOKEN_MINUTES * 60:
+        raise jwt.InvalidTokenError("token lifetime is longer than JWT_MAX_TOKEN_MINUTES")
     return claims
 
 
@@ -60,7 +90,11 @@ class JWTAuth(HttpBearer):
             claims = decode_token(token)
         except jwt.InvalidTokenError:
             return None
-        user = self.users().filter(pk=claims["sub"], is_active=True).first()
+        user = (
+            self.users()
+            .filter(pk=int(claims["sub"]), is_active=True, token_version=claims["ver"])
+            .first()
+        )
         if user is None:
             return None
         request.jwt_claims = claims

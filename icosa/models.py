@@ -3,6 +3,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .formats import DRAWABLE_TYPES
 from .formats import choices as format_choices
+from .media import asset_folder, file_url, validate_resource_contenttype, validate_resource_file
 
 
 def new_asset_url():
@@ -22,13 +24,19 @@ def bare_filename(name):
 
 
 def resource_upload_to(instance, filename):
-    """Files live under the asset's id, so an owner-less asset needs nothing else."""
-    return f"assets/{instance.asset_id}/{filename}"
+    """Files live under the asset's id and its unguessable folder (icosa.media.asset_folder)."""
+    return f"assets/{asset_folder(instance.asset_id)}/{filename}"
 
 
 class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True, blank=True, null=True)
     displayname = models.CharField(_("display name"), max_length=255, blank=True)
+    token_version = models.PositiveIntegerField(
+        _("token version"),
+        default=0,
+        editable=False,
+        help_text=_("Raised by a password change or deactivation: older API tokens stop working."),
+    )
 
     class Meta:
         verbose_name = _("user")
@@ -36,6 +44,28 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.displayname or self.username
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._loaded_is_active = user.__dict__.get("is_active")
+        return user
+
+    def set_password(self, raw_password):
+        super().set_password(raw_password)
+        self.token_version += 1
+
+    def save(self, *args, **kwargs):
+        # Email is unique but optional: a blank one is stored as NULL (many NULLs may exist).
+        if not self.email:
+            self.email = None
+        if getattr(self, "_loaded_is_active", None) and not self.is_active:
+            self.token_version += 1
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"password", "is_active"} & set(update_fields):
+            kwargs["update_fields"] = set(update_fields) | {"token_version"}
+        super().save(*args, **kwargs)
+        self._loaded_is_active = self.is_active
 
     def generate_jwt_token(self, *, minutes=None, purpose="api"):
         """A signed HS256 access token for the thumbnail API."""
@@ -129,6 +159,10 @@ class Asset(models.Model):
     def get_absolute_url(self):
         return reverse("icosa:asset", args=[self.url])
 
+    def preview_url(self):
+        """The preview image's link, signed unless the asset is public."""
+        return file_url(self.preview_image.name, visibility=self.visibility) if self.preview_image else ""
+
     def compute_viewer_compatible(self):
         return self.formats.filter(format_type__in=DRAWABLE_TYPES).exists()
 
@@ -189,15 +223,39 @@ class Resource(models.Model):
         on_delete=models.CASCADE,
         related_name="resources",
     )
-    file = models.FileField(_("file"), max_length=512, upload_to=resource_upload_to, blank=True)
-    external_url = models.URLField(_("external url"), max_length=1024, blank=True)
-    contenttype = models.CharField(_("content type"), max_length=128, blank=True)
+    file = models.FileField(
+        _("file"),
+        max_length=512,
+        upload_to=resource_upload_to,
+        blank=True,
+        validators=[validate_resource_file],
+    )
+    external_url = models.URLField(
+        _("external url"),
+        max_length=1024,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text=_("http or https only."),
+    )
+    contenttype = models.CharField(
+        _("content type"), max_length=128, blank=True, validators=[validate_resource_contenttype]
+    )
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self):
         return self.file.name or self.external_url
+
+    def save(self, *args, **kwargs):
+        """The allow-lists hold for every writer (admin, import_assets, scripts), not only forms."""
+        if self.file:
+            validate_resource_file(self.file)
+        if self.external_url:
+            for validator in self._meta.get_field("external_url").validators:
+                validator(self.external_url)
+        validate_resource_contenttype(self.contenttype)
+        super().save(*args, **kwargs)
 
     @property
     def filename(self):
@@ -207,5 +265,5 @@ class Resource(models.Model):
     @property
     def url(self):
         if self.file:
-            return self.file.url
+            return file_url(self.file.name, visibility=self.asset.visibility)
         return self.external_url

@@ -3,8 +3,10 @@
 import base64
 import io
 import os
+import tempfile
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.db import connection
 from PIL import Image, ImageDraw
@@ -12,6 +14,13 @@ from PIL import Image, ImageDraw
 from tests.fixtures import models as fixture_models
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Tests sign with their own keys: without DEBUG the settings hold none (a server would
+# refuse to start), and the published dev-only keys exist for DJANGO_DEBUG=1 alone.
+if not django_settings._wrapped.SECRET_KEY:  # reading settings.SECRET_KEY raises when empty
+    django_settings.SECRET_KEY = "tests-only-django-secret-key-" + "k" * 40
+if not django_settings.JWT_SECRET_KEY:
+    django_settings.JWT_SECRET_KEY = "tests-only-jwt-secret-key-0123456789abcdef"
+
 
 BIG_ID = 2**53 + 1  # JavaScript numbers cannot hold this exactly; ids must travel as strings
 
@@ -135,6 +144,32 @@ def exact_counts(settings):
 
     settings.THUMBNAIL_COUNT_CACHE_SECONDS = 0
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def served_media_and_fresh_logins(settings):
+    """Django serves uploads in tests (live servers, browser tests), and login throttling
+    counts start at zero: the shared cache is per-test memory unless a test asks for the
+    database cache (tests/test_security.py does)."""
+    from django.core.cache import caches
+
+    settings.SERVE_MEDIA = True
+    settings.CACHES = {
+        **settings.CACHES,
+        "shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared"},
+    }
+    caches["shared"].clear()
+    from axes.handlers.proxy import AxesProxyHandler
+
+    AxesProxyHandler.get_implementation(force=True)  # it keeps the cache object it was built with
+
+
+def token_file(token):
+    """A file holding ``token``, for --token-file (tokens are never command-line values)."""
+    handle = tempfile.NamedTemporaryFile("w", suffix=".jwt", delete=False)
+    with handle:
+        handle.write(token)
+    return handle.name
 
 
 @pytest.fixture(autouse=True)

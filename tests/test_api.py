@@ -109,8 +109,8 @@ TOKEN_CASES = {
     "method,url,body",
     [
         ("get", LIST_URL, None),
-        ("post", upload_url(1), {"thumbnail_base64": "AAAA"}),
-        ("post", "/api/v1/admin/assets/1/thumbnail-failure", {"reason": "load_error"}),
+        ("post", upload_url(1), {"thumbnail_base64": "AAAA", "runner_id": "r"}),
+        ("post", "/api/v1/admin/assets/1/thumbnail-failure", {"reason": "load_error", "runner_id": "r"}),
         ("post", "/api/v1/admin/thumbnail-jobs/claim", {"runner_id": "r"}),
     ],
 )
@@ -138,7 +138,7 @@ def test_staff_without_thumbnail_permission_gets_403(client, staff_without_permi
     asset = make_asset()
     before = snapshot(asset)
     token = staff_without_permission.generate_jwt_token()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image())}, HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "r"}, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 403
     assert response.json()["detail"].startswith("Admin access required")
     assert snapshot(asset) == before
@@ -211,13 +211,14 @@ def test_login_with_missing_field_is_422(client):
 
 
 def test_login_is_rate_limited(client, staff_user, settings):
-    settings.LOGIN_RATE_LIMIT = 3
-    from django.core.cache import cache
-
-    cache.clear()
-    codes = [post(client, "/api/v1/login/jwt", {"username": "thumbs", "password": "bad"}).status_code for _ in range(4)]
-    assert codes == [401, 401, 401, 429]
-    cache.clear()
+    """After AXES_FAILURE_LIMIT failures even the right password is refused (tests/test_security.py
+    covers addresses, usernames, proxies and the admin login)."""
+    settings.AXES_FAILURE_LIMIT = 3
+    codes = [post(client, "/api/v1/login/jwt", {"username": "thumbs", "password": "bad"}).status_code for _ in range(3)]
+    right = post(client, "/api/v1/login/jwt", {"username": "thumbs", "password": "thumbs-password"})
+    assert codes == [401, 401, 429]  # the failure that reaches the limit is answered 429
+    assert right.status_code == 429
+    assert right.json() == {"detail": "Too many failed logins; try again later"}
 
 
 # --- Listing -----------------------------------------------------------------------------
@@ -396,7 +397,7 @@ def test_ids_that_are_not_ascii_digits_get_a_clear_error_not_a_500(client, auth)
     before = snapshot(asset)
     response = client.get(f"{LIST_URL}?asset_ids=1,²", **auth)
     assert response.status_code == 422 and response.json() == {"detail": "asset_ids: '²' is not an asset id"}
-    response = post(client, upload_url("²"), {"thumbnail_base64": b64(make_image())}, **auth)
+    response = post(client, upload_url("²"), {"thumbnail_base64": b64(make_image()), "runner_id": "r"}, **auth)
     assert response.status_code == 404 and response.json() == {"detail": "Asset ² not found"}
     assert snapshot(asset) == before
 
@@ -417,7 +418,7 @@ def test_upload_with_id_above_2_53_round_trips_from_list(client, auth, staff_use
     listed = client.get(LIST_URL, **auth).json()["assets"][0]["id"]
     assert listed == str(asset.pk) and asset.pk > 2**53
     assert int(float(listed)) != asset.pk  # what a JS number would have sent
-    response = post(client, upload_url(listed), {"thumbnail_base64": b64(make_image())}, **auth)
+    response = post(client, upload_url(listed), {"thumbnail_base64": b64(make_image()), "runner_id": "r"}, **auth)
     assert response.status_code == 200, response.content
     body = response.json()
     asset.refresh_from_db()
@@ -445,7 +446,7 @@ def test_upload_with_id_above_2_53_round_trips_from_list(client, auth, staff_use
 def test_upload_accepts_jpeg_and_png_as_raw_or_data_url(client, auth, data_url, fmt):
     asset = make_asset()
     mime = "image/png" if fmt == "PNG" else "image/jpeg"
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(fmt=fmt), data_url=data_url, mime=mime)}, **auth)
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(fmt=fmt), data_url=data_url, mime=mime), "runner_id": "r"}, **auth)
     assert response.status_code == 200, response.content
     asset.refresh_from_db()
     assert asset.thumbnail_contenttype == "image/jpeg"
@@ -453,7 +454,7 @@ def test_upload_accepts_jpeg_and_png_as_raw_or_data_url(client, auth, data_url, 
 
 def test_large_capture_is_downscaled_for_preview(client, auth):
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image((2560, 1600)))}, **auth)
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image((2560, 1600))), "runner_id": "r"}, **auth)
     assert response.status_code == 200
     asset.refresh_from_db()
     with default_storage.open(asset.preview_image.name) as f:
@@ -470,7 +471,7 @@ def test_exif_orientation_is_applied(client, auth):
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", exif=exif)
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(buffer.getvalue())}, **auth)
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(buffer.getvalue()), "runner_id": "r"}, **auth)
     assert response.status_code == 200
     asset.refresh_from_db()
     with default_storage.open(asset.preview_image.name) as f:
@@ -482,10 +483,10 @@ def test_exif_orientation_is_applied(client, auth):
 
 def test_second_upload_keeps_the_first_files_and_records_a_version(client, auth):
     asset = make_asset()
-    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(shape="red"))}, **auth)
+    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(shape="red")), "runner_id": "r"}, **auth)
     asset.refresh_from_db()
     first = asset.thumbnail.name
-    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(shape="blue"))}, **auth)
+    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(shape="blue")), "runner_id": "r"}, **auth)
     asset.refresh_from_db()
     assert asset.thumbnail.name != first
     assert default_storage.exists(first)
@@ -520,9 +521,9 @@ def test_bad_uploads_are_refused_and_change_nothing(client, auth, case):
     if data is None:
         data = _huge_base64()
     asset = make_asset()
-    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(shape="green"))}, **auth)
+    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(shape="green")), "runner_id": "r"}, **auth)
     before = snapshot(asset)
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": data}, **auth)
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": data, "runner_id": "r"}, **auth)
     assert response.status_code == status, response.content
     assert message in response.json()["detail"]
     assert snapshot(asset) == before
@@ -531,7 +532,7 @@ def test_bad_uploads_are_refused_and_change_nothing(client, auth, case):
 def test_body_over_the_request_cap_is_refused_before_reading(client, auth, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": "A" * 5000}, **auth)
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": "A" * 5000, "runner_id": "r"}, **auth)
     assert response.status_code == 413
     assert response.json() == {"detail": "Request body too large"}
 
@@ -539,7 +540,7 @@ def test_body_over_the_request_cap_is_refused_before_reading(client, auth, setti
 def test_decompression_bomb_is_refused(client, auth, settings):
     settings.THUMBNAIL_MAX_PIXELS = 1000 * 1000
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image((2000, 1000), fmt="PNG"), mime="image/png")}, **auth)
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image((2000, 1000), fmt="PNG"), mime="image/png"), "runner_id": "r"}, **auth)
     assert response.status_code == 413
     assert "exceed the limit" in response.json()["detail"]
     asset.refresh_from_db()
@@ -549,7 +550,7 @@ def test_decompression_bomb_is_refused(client, auth, settings):
 def test_polyglot_trailing_data_does_not_survive(client, auth):
     payload = make_image() + b"<script>alert(1)</script>" * 10
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(payload)}, **auth)
+    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(payload), "runner_id": "r"}, **auth)
     assert response.status_code == 200
     asset.refresh_from_db()
     with default_storage.open(asset.thumbnail.name) as f:
@@ -558,7 +559,7 @@ def test_polyglot_trailing_data_does_not_survive(client, auth):
 
 @pytest.mark.parametrize("asset_id", ["999999", str(2**63 + 5), "abc", "-1"])
 def test_upload_to_unknown_asset_is_404(client, auth, asset_id):
-    response = post(client, upload_url(asset_id), {"thumbnail_base64": b64(make_image())}, **auth)
+    response = post(client, upload_url(asset_id), {"thumbnail_base64": b64(make_image()), "runner_id": "r"}, **auth)
     assert response.status_code == 404
     assert "not found" in response.json()["detail"]
     assert stored_files() == []
@@ -606,8 +607,8 @@ def test_failure_report_validates_reason(client, auth, body):
 
 def test_successful_upload_clears_failure_record(client, auth):
     asset = make_asset()
-    post(client, f"/api/v1/admin/assets/{asset.pk}/thumbnail-failure", {"reason": "timeout"}, **auth)
-    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image())}, **auth)
+    post(client, f"/api/v1/admin/assets/{asset.pk}/thumbnail-failure", {"reason": "timeout", "runner_id": "r"}, **auth)
+    post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "r"}, **auth)
     assert not ThumbnailFailure.objects.filter(asset=asset).exists()
 
 
@@ -641,7 +642,7 @@ def test_upload_and_failure_end_the_lease_and_other_runners_get_409(client, auth
     claim(client, auth, "owner", 2)
     refused = post(client, upload_url(a.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "intruder"}, **auth)
     assert refused.status_code == 409
-    assert "leased to runner owner" in refused.json()["detail"]
+    assert refused.json() == {"detail": f"Asset {a.pk} is leased to another runner"}
     assert post(client, upload_url(a.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "owner"}, **auth).status_code == 200
     assert post(client, f"/api/v1/admin/assets/{b.pk}/thumbnail-failure", {"reason": "timeout", "runner_id": "owner"}, **auth).status_code == 200
     assert not ThumbnailClaim.objects.exists()

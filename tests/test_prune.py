@@ -8,6 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.test import TestCase
 from django.core.management.base import CommandError
 
 from admin_tools import services
@@ -49,8 +50,10 @@ def regenerate(asset, user, times):
 
 
 def run(command, *args, **options):
+    """Files are deleted once the prune commits (transaction.on_commit): run those callbacks."""
     out, err = StringIO(), StringIO()
-    call_command(command, *args, interactive=False, stdout=out, stderr=err, **options)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        call_command(command, *args, interactive=False, stdout=out, stderr=err, **options)
     return out.getvalue(), err.getvalue()
 
 

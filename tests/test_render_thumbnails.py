@@ -25,7 +25,7 @@ from admin_tools.runner import ThumbnailApi
 from icosa.demo import write_demo_models
 from icosa.models import Asset
 
-from .conftest import import_fixture, start_ids_above_2_53
+from .conftest import import_fixture, start_ids_above_2_53, token_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,7 +69,6 @@ def runner_env():
     """A runner process talks to the API only; a database it could reach would hide a bug."""
     return {
         **os.environ,
-        "DJANGO_INSECURE_DEV_KEYS": "1",
         "DATABASE_URL": "postgres://runners-have-no-database@127.0.0.1:9/none",
         "PYTHONUNBUFFERED": "1",
     }
@@ -83,12 +82,10 @@ def start_runner(server, token, *args):
             "render_thumbnails",
             "--server",
             server,
-            "--token",
-            token,
             *args,
         ],
         cwd=settings.BASE_DIR,
-        env=runner_env(),
+        env={**runner_env(), "ICOSA_JWT_TOKEN": token},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -287,7 +284,7 @@ def test_expired_lease_of_killed_runner_is_taken_over(
     ) - set(ThumbnailVersion.objects.values_list("asset_id", flat=True))
     assert stranded
     code, out, err = render(
-        "--server", live_server.url, "--token", token, "--runner-id", "rescuer"
+        "--server", live_server.url, "--token-file", token_file(token), "--runner-id", "rescuer"
     )
 
     assert code == 0, out + err
@@ -326,7 +323,7 @@ def test_ctrl_c_releases_claims_and_a_rerun_continues(
     left = Asset.objects.filter(thumbnail="").count()
     assert 0 < left < len(demo_assets)
 
-    code, out, err = render("--server", live_server.url, "--token", token)
+    code, out, err = render("--server", live_server.url, "--token-file", token_file(token))
     assert code == 0, out + err
     assert f"{left} thumbnail{'s' if left > 1 else ''} done" in out
     for asset in demo_assets:
@@ -366,7 +363,7 @@ def test_crashed_page_is_restarted_and_the_run_goes_on(
 
 
 def test_bad_token_exits_2(live_server):
-    code, out, err = render("--server", live_server.url, "--token", "not-a-jwt")
+    code, out, err = render("--server", live_server.url, "--token-file", token_file("not-a-jwt"))
 
     assert code == 2
     assert "refused the token" in err and "Invalid or expired JWT token" in err

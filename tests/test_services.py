@@ -80,11 +80,12 @@ def test_failures_accumulate_and_release_claim(staff_user):
 
 
 @pytest.mark.django_db
-def test_release_only_touches_the_runners_own_claims(staff_user):
+def test_release_only_touches_the_runners_own_claims(staff_user, superuser):
     a, b = make_assets(2)
     claim_assets(user=staff_user, runner_id="one", count=1)
     claim_assets(user=staff_user, runner_id="two", count=1)
-    assert release_claims(runner_id="one", asset_ids=[a.pk, b.pk]) == 1
+    assert release_claims(runner_id="one", asset_ids=[a.pk, b.pk], user=superuser) == 0
+    assert release_claims(runner_id="one", asset_ids=[a.pk, b.pk], user=staff_user) == 1
     assert list(ThumbnailClaim.objects.values_list("runner_id", flat=True)) == ["two"]
 
 

@@ -52,7 +52,7 @@ def resolve_storage(**env):
     child_env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_SECRET_KEY="settings-test-secret",
-        JWT_SECRET_KEY="settings-test-jwt-secret",
+        JWT_SECRET_KEY="settings-test-jwt-secret-of-32-bytes-or-more",
         **env,
     )
     result = subprocess.run(
@@ -79,8 +79,9 @@ B2_ENV = {
 def test_b2_variables_select_s3_storage_with_b2_checksum_settings():
     resolved = resolve_storage(**B2_ENV)
 
-    assert resolved["backend"] == "storages.backends.s3.S3Storage"
-    assert resolved["class"] == "storages.backends.s3.S3Storage"
+    # S3Storage with per-file ContentType/ContentDisposition (icosa.storage)
+    assert resolved["backend"] == "icosa.storage.GalleryS3Storage"
+    assert resolved["class"] == "icosa.storage.GalleryS3Storage"
     assert resolved["bucket"] == "gallery-thumbs"
     assert resolved["endpoint"] == ENDPOINT
     assert resolved["region"] == "us-west-004"

@@ -54,7 +54,7 @@ def upload_url(asset_id):
 def post_thumbnail(client, asset_id, content, auth):
     return client.post(
         upload_url(asset_id),
-        json.dumps({"thumbnail_base64": b64(content)}),
+        json.dumps({"thumbnail_base64": b64(content), "runner_id": "r"}),
         content_type="application/json",
         **auth,
     )

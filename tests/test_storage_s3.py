@@ -36,7 +36,7 @@ def upload_url(asset_id):
 def post_thumbnail(client, asset_id, content, auth):
     return client.post(
         upload_url(asset_id),
-        json.dumps({"thumbnail_base64": b64(content)}),
+        json.dumps({"thumbnail_base64": b64(content), "runner_id": "r"}),
         content_type="application/json",
         **auth,
     )
@@ -93,7 +93,7 @@ def b2_default_storage(*, endpoint_url, bucket):
         "B2_ENDPOINT_URL": endpoint_url,
         "B2_REGION": REGION,
         "DJANGO_SECRET_KEY": "s3-test-secret",
-        "JWT_SECRET_KEY": "s3-test-jwt-secret",
+        "JWT_SECRET_KEY": "s3-test-jwt-secret-of-at-least-32-bytes",
     }
     with pytest.MonkeyPatch.context() as mp:
         for name in ("B2_CUSTOM_DOMAIN", "B2_QUERYSTRING_AUTH"):

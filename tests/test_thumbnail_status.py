@@ -11,6 +11,8 @@ from django.utils import timezone
 from admin_tools.models import ThumbnailClaim, ThumbnailFailure
 from icosa.models import Asset
 
+from .conftest import token_file
+
 pytestmark = pytest.mark.django_db
 
 
@@ -99,13 +101,13 @@ def test_remote_gallery_through_the_api(live_server, staff_user, backlog):
         status(
             "--server",
             live_server.url,
-            "--token",
-            staff_user.generate_jwt_token(),
+            "--token-file",
+            token_file(staff_user.generate_jwt_token()),
             "--json",
         )
     )
     assert data["with_thumbnail"] == 4 and data["in_progress"] == 1
 
     with pytest.raises(CommandError, match="refused the token") as caught:
-        status("--server", live_server.url, "--token", "nonsense")
+        status("--server", live_server.url, "--token-file", token_file("nonsense"))
     assert caught.value.returncode == 2

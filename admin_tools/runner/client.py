@@ -6,6 +6,7 @@ final and raised as :class:`AuthError`, so a run with a bad token stops at once.
 """
 
 import json
+import os
 import random
 import socket
 import time
@@ -33,6 +34,36 @@ class AuthError(ApiError):
     """The token was refused (401) or lacks the thumbnail permission (403)."""
 
 
+def read_token(token_file, env_name):
+    """A token from ``token_file``, else from the environment: never a command-line value,
+    which every user of the machine can read in ``ps``. Raises OSError for an unreadable file."""
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            return handle.read().strip()
+    return os.environ.get(env_name, "").strip()
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but carry the bearer token only to the origin it was meant for.
+
+    urllib copies a request's headers onto the redirected one; the token is therefore sent
+    as an "unredirected" header and put back only when the target has the same scheme,
+    host and port.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        token = req.unredirected_hdrs.get("Authorization")
+        if new is not None and token and _origin(newurl) == _origin(req.full_url):
+            new.add_unredirected_header("Authorization", token)
+        return new
+
+
+def _origin(url):
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
 class ThumbnailApi:
     """Claim, release, report and count thumbnail work on one gallery."""
 
@@ -49,7 +80,7 @@ class ThumbnailApi:
         self.runner_id = runner_id
         self.user_agent = user_agent
         self.last_date_header = None
-        self._opener = urllib.request.build_opener()
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -118,7 +149,7 @@ class ThumbnailApi:
         if data is not None:
             request.add_header("Content-Type", "application/json")
         if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+            request.add_unredirected_header("Authorization", f"Bearer {self.token}")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 self.last_date_header = response.headers.get("Date")

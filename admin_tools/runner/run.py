@@ -28,6 +28,7 @@ from .browser import (
 )
 from .client import ApiError, AuthError, ThumbnailApi
 from .summary import DONE, FAILED, SKIPPED, AssetResult, RunSummary
+from .urlpolicy import UrlPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class Runner:
         self._token_time = time.monotonic()
         self._generated_before = None
         self._background = set()
+        self._url_policy = UrlPolicy(options.server)
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -408,6 +410,10 @@ class Runner:
         if options.fixed_wait_ms:
             await asyncio.sleep(options.fixed_wait_ms / 1000)
         asset_id = str(asset["id"])
+        refused = self._url_policy.refused_in(asset)  # gallery URLs need no lookup; hosts are cached
+        if refused:
+            await self._report(asset_id, "fetch_error", refused)
+            return {"status": FAILED, "reason": "fetch_error", "detail": refused}, False
         try:
             started = await page.start(
                 asset,

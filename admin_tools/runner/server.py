@@ -17,7 +17,8 @@ from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.wsgi import get_wsgi_application
 from django.db import connections
 from django.http.request import validate_host
-from django.views.static import serve
+
+from icosa.media import serve_file
 
 
 class ServerError(Exception):
@@ -51,7 +52,7 @@ class MediaFilesHandler(StaticFilesHandler):
 
     def serve(self, request):
         relative = posixpath.normpath(unquote(self.file_path(request.path)))
-        return serve(request, relative.lstrip("/"), document_root=settings.MEDIA_ROOT)
+        return serve_file(request, relative.lstrip("/"))
 
 
 class SerializedApplication:

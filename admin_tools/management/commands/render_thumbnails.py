@@ -28,6 +28,7 @@ from admin_tools.runner import (
     ServerError,
     find_chromium,
 )
+from admin_tools.runner.client import read_token
 from admin_tools.runner.summary import (
     DONE,
     EXIT_INTERRUPTED,
@@ -148,6 +149,10 @@ class CommandListener(RunListener):
 class Command(BaseCommand):
     help = "Render missing asset thumbnails in headless Chromium, with the admin page's renderer."
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # No abbreviations: "--token JWT" must be an error, never a prefix of --token-file.
+        return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
+
     def add_arguments(self, parser):
         render_w, render_h = settings.THUMBNAIL_RENDER_SIZE
         where = parser.add_argument_group("where and who")
@@ -157,8 +162,9 @@ class Command(BaseCommand):
             help="Work for the gallery at URL (default: serve this project on 127.0.0.1).",
         )
         where.add_argument(
-            "--token",
-            help=f"JWT for --server (default: ${TOKEN_ENV}; see manage.py create_jwt).",
+            "--token-file",
+            metavar="PATH",
+            help=f"File holding the JWT for --server (default: ${TOKEN_ENV}; see manage.py create_jwt).",
         )
         where.add_argument(
             "--user",
@@ -350,14 +356,17 @@ class Command(BaseCommand):
             raise CommandError("--recycle-after must be 0 or more")
 
     def _remote_token(self, options):
-        """--token, then $ICOSA_JWT_TOKEN, then one minted locally for --user."""
-        token = options["token"] or os.environ.get(TOKEN_ENV, "")
+        """--token-file, then $ICOSA_JWT_TOKEN, then one minted locally for --user."""
+        try:
+            token = read_token(options["token_file"], TOKEN_ENV)
+        except OSError as error:
+            raise CommandError(f"Cannot read --token-file: {error}", returncode=EXIT_UNUSABLE) from None
         if token:
-            return token.strip()
+            return token
         if options["user"]:
             return self._local_token(options["user"])
         raise CommandError(
-            f"--server needs a token: pass --token, set ${TOKEN_ENV}, or --user to mint one "
+            f"--server needs a token: pass --token-file, set ${TOKEN_ENV}, or --user to mint one "
             "here (same JWT_SECRET_KEY as the server)",
             returncode=EXIT_UNUSABLE,
         )

@@ -1,18 +1,22 @@
 """``manage.py thumbnail_status``: how far the thumbnail backlog has come."""
 
 import json
-import os
 
 from django.core.management.base import BaseCommand, CommandError
 
 from admin_tools import selectors
 from admin_tools.runner import ApiError, AuthError, ThumbnailApi
+from admin_tools.runner.client import read_token
 
 TOKEN_ENV = "ICOSA_JWT_TOKEN"
 
 
 class Command(BaseCommand):
     help = "Print thumbnail progress: done of total, remaining, failed and in progress."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # No abbreviations: "--token JWT" must be an error, never a prefix of --token-file.
+        return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -27,12 +31,14 @@ class Command(BaseCommand):
             help="Ask the gallery at URL through its API (default: this project's database).",
         )
         parser.add_argument(
-            "--token", help=f"JWT for --server (default: ${TOKEN_ENV})."
+            "--token-file",
+            metavar="PATH",
+            help=f"File holding the JWT for --server (default: ${TOKEN_ENV}).",
         )
 
-    def handle(self, *args, as_json=False, server=None, token=None, **options):
+    def handle(self, *args, as_json=False, server=None, token_file=None, **options):
         progress = (
-            self._remote(server, token) if server else selectors.thumbnail_progress()
+            self._remote(server, token_file) if server else selectors.thumbnail_progress()
         )
         if as_json:
             self.stdout.write(json.dumps(progress, indent=2, sort_keys=True))
@@ -64,10 +70,13 @@ class Command(BaseCommand):
         if progress["remaining"] == 0:
             self.stdout.write(self.style.SUCCESS("Every asset has a thumbnail."))
 
-    def _remote(self, server, token):
-        token = token or os.environ.get(TOKEN_ENV, "")
+    def _remote(self, server, token_file):
+        try:
+            token = read_token(token_file, TOKEN_ENV)
+        except OSError as error:
+            raise CommandError(f"Cannot read --token-file: {error}", returncode=2) from None
         if not token:
-            raise CommandError(f"--server needs --token or ${TOKEN_ENV}", returncode=2)
+            raise CommandError(f"--server needs --token-file or ${TOKEN_ENV}", returncode=2)
         api = ThumbnailApi(server.rstrip("/") + "/api/v1", token)
         try:
             return api.status()
