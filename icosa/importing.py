@@ -10,7 +10,6 @@ Nothing outside the folder given is read: symlinks, and sidecar names that resol
 are refused before anything is written.
 """
 import json
-import mimetypes
 import os
 import re
 import struct
@@ -22,7 +21,7 @@ from urllib.parse import unquote
 from django.core.files import File
 from django.db import transaction
 
-from . import formats
+from . import formats, media
 from .models import Asset, Format, Resource, resource_upload_to
 
 SUFFIXES = {suffix for spec in formats.FORMATS for suffix in spec.suffixes if suffix.startswith(".")}
@@ -382,7 +381,7 @@ def import_model(path, *, owner=None, name=None, state=Asset.State.COMPLETE):
 
 
 def _add_resource(asset, fmt, relative, file_path):
-    resource = Resource(asset=asset, format=fmt, contenttype=mimetypes.guess_type(file_path.name)[0] or "application/octet-stream")
+    resource = Resource(asset=asset, format=fmt, contenttype=media.served_type(file_path.name)[0])
     storage = Resource._meta.get_field("file").storage
     with file_path.open("rb") as handle:
         resource.file.name = storage.save(resource_upload_to(resource, relative), File(handle))

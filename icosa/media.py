@@ -91,7 +91,7 @@ def validate_resource_file(file):
     validate_resource_name(file.name or "")
 
 
-_INERT_TYPES = re.compile(r"(model/[\w.+-]+|image/(?!svg)[\w.+-]+|application/octet-stream|text/plain)?")
+_INERT_TYPES = re.compile(r"(model/[\w.+-]+|image/(?!svg)[\w.+-]+|application/octet-stream|application/json|text/plain)?")
 
 
 def validate_resource_contenttype(value):
@@ -99,7 +99,7 @@ def validate_resource_contenttype(value):
     if not _INERT_TYPES.fullmatch((value or "").split(";", 1)[0].strip().lower()):
         raise ValidationError(
             "%(value)s: a resource's content type must be model/*, image/* (not SVG), "
-            "application/octet-stream or text/plain",
+            "application/octet-stream, application/json or text/plain",
             code="resource_contenttype",
             params={"value": value},
         )

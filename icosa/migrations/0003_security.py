@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('icosa', '0001_initial'),
+        ('icosa', '0002_formats'),
     ]
 
     operations = [
