@@ -12,6 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailVersion
+from icosa.media import asset_folder
 from icosa.models import Asset, Format
 
 from .conftest import BIG_ID, b64, make_image
@@ -282,7 +283,7 @@ def test_missing_lists_formats_resources_and_ownerless_assets(client, auth, staf
     assert by_id[str(ownerless.pk)]["owner_displayname"] == ""
     fmt = by_id[str(owned.pk)]["formats"][0]
     assert fmt["format_type"] == "GLB" and fmt["is_preferred"] is True
-    assert fmt["root_url"].endswith(f"/assets/{owned.pk}/{ok_models[0].name}")
+    assert fmt["root_url"].endswith(f"/assets/{asset_folder(owned.pk)}/{ok_models[0].name}")
     assert fmt["resources"][0]["filename"] == ok_models[0].name
 
 

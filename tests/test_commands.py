@@ -8,6 +8,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from icosa.jwt_auth import decode_token
+from icosa.media import asset_folder
 from icosa.models import Asset
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,8 @@ def test_multi_file_gltf_brings_its_sidecars(tmp_path):
     run("import_assets", str(folder))
     asset = Asset.objects.get()
     names = sorted(r.file.name for r in asset.resources.all())
-    assert names == [f"assets/{asset.pk}/ship.bin", f"assets/{asset.pk}/ship.gltf", f"assets/{asset.pk}/textures/hull.png"]
+    folder = f"assets/{asset_folder(asset.pk)}"  # the unguessable folder of new files
+    assert names == [f"{folder}/ship.bin", f"{folder}/ship.gltf", f"{folder}/textures/hull.png"]
     assert asset.formats.get().root_resource.file.name.endswith("ship.gltf")
 
 
