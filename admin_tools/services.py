@@ -1,18 +1,20 @@
-"""Write-side of thumbnail work. The only code that stores thumbnails or hands out claims."""
+"""Write-side of thumbnail work. The only code that stores thumbnails; claims are in runs.py."""
 import logging
-from datetime import timedelta
+from datetime import datetime
+from typing import Iterable, Optional
 
-from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from icosa.models import Asset
 
+from . import runs
 from .images import ImageRejected, decode_base64_image, make_derivatives
-from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
-from .selectors import missing_thumbnails
+from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion, thumbnail_name
+from .runs import claim_assets, release_claims
+from .selectors import referenced_files
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ def _write_files(asset_id, derivatives):
     written = []
     try:
         for kind, derivative in (("thumb", derivatives.thumbnail), ("preview", derivatives.preview)):
-            name = f"thumbnails/{asset_id}/{stem}-{kind}-{derivative.width}x{derivative.height}.jpg"
+            name = thumbnail_name(asset_id, f"{stem}-{kind}-{derivative.width}x{derivative.height}.jpg")
             written.append(storage.save(name, ContentFile(derivative.content)))
     except Exception as exc:
         logger.exception("Storage write failed for asset %s", asset_id)
@@ -124,7 +126,7 @@ def store_thumbnail(
             )
             version.save()
             _make_current(asset, version, user, now)
-            ThumbnailClaim.objects.filter(asset=asset).delete()
+            runs.end_lease(asset, runner_id=runner_id, now=now)
             ThumbnailFailure.objects.filter(asset=asset).delete()
     except BaseException:
         _delete_files(written)
@@ -159,61 +161,8 @@ def record_failure(*, asset_id, reason, detail="", user=None, runner_id=""):
                 last_failed_at=now,
             )
             failure.refresh_from_db()
-        ThumbnailClaim.objects.filter(asset=asset).delete()
+        runs.end_lease(asset, runner_id=runner_id, now=now)
     return failure
-
-
-def claim_assets(*, user, runner_id, count, exclude_ids=None, **filters):
-    """Lease up to ``count`` assets to ``runner_id``; nobody else gets them until it expires.
-
-    ``exclude_ids`` are never handed out (a runner's own failures, so one run does not
-    retry them over and over).
-
-    PostgreSQL takes row locks with SKIP LOCKED; SQLite runs the transaction with
-    BEGIN IMMEDIATE (see settings), which serialises claimers.
-    """
-    lease = timedelta(seconds=settings.THUMBNAIL_CLAIM_SECONDS)
-    with transaction.atomic():
-        now = timezone.now()
-        ids = []
-        for _attempt in range(5):
-            candidates = missing_thumbnails(exclude_claimed=True, **filters)
-            if exclude_ids:
-                candidates = candidates.exclude(pk__in=list(exclude_ids))
-            rows = Asset.objects.filter(pk__in=candidates.values("pk")).order_by("id")
-            if connection.features.has_select_for_update_skip_locked:
-                rows = rows.select_for_update(skip_locked=True)
-            locked = list(rows.values_list("pk", flat=True)[:count])
-            # A fresh statement sees claims committed while we waited for the row locks;
-            # the candidate query's snapshot may predate them.
-            taken = set(
-                ThumbnailClaim.objects.filter(
-                    asset_id__in=locked, expires_at__gt=now
-                ).values_list("asset_id", flat=True)
-            )
-            ids = [pk for pk in locked if pk not in taken]
-            if ids or not locked:
-                break
-        ThumbnailClaim.objects.filter(asset_id__in=ids).delete()
-        ThumbnailClaim.objects.bulk_create(
-            ThumbnailClaim(
-                asset_id=pk,
-                runner_id=runner_id,
-                claimed_by=user,
-                claimed_at=now,
-                expires_at=now + lease,
-            )
-            for pk in ids
-        )
-    return ids
-
-
-def release_claims(*, runner_id, asset_ids):
-    """Give leased assets back to the pool (Stop, Ctrl-C, page unload)."""
-    deleted, _ = ThumbnailClaim.objects.filter(
-        runner_id=runner_id, asset_id__in=list(asset_ids)
-    ).delete()
-    return deleted
 
 
 def save_selection(*, asset_ids, user, force=True):
@@ -269,14 +218,7 @@ def prune_versions(*, keep, dry_run=False):
         doomed.extend(old[keep:])
     doomed_ids = {v.pk for v in doomed}
     candidate_files = {name for v in doomed for name in (v.thumbnail.name, v.preview_image.name)}
-    still_used = set()
-    for thumb, preview in ThumbnailVersion.objects.exclude(pk__in=doomed_ids).values_list(
-        "thumbnail", "preview_image"
-    ):
-        still_used.update((thumb, preview))
-    for thumb, preview in Asset.objects.exclude(thumbnail="").values_list("thumbnail", "preview_image"):
-        still_used.update((thumb, preview))
-    files = sorted(candidate_files - still_used)
+    files = sorted(candidate_files - referenced_files(exclude_versions=doomed_ids))
     storage = _storage()
     freed = 0
     for name in files:
@@ -285,8 +227,10 @@ def prune_versions(*, keep, dry_run=False):
         except Exception:
             pass
     if not dry_run:
-        ThumbnailVersion.objects.filter(pk__in=doomed_ids).delete()
-        _delete_files(files)
+        with transaction.atomic():
+            ThumbnailVersion.objects.filter(pk__in=doomed_ids).delete()
+            # Files go only once the rows are gone for good; a rolled-back delete keeps them.
+            transaction.on_commit(lambda: _delete_files(files))
     return len(doomed), len(files), freed
 
 
