@@ -46,6 +46,7 @@ demo: deps
 # Full suite on SQLite (browser tests included), then the database tests again on
 # PostgreSQL when a server answers on 127.0.0.1:5432.
 test: deps
+	node --test tests/js/
 	$(PY) -m pytest
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 	  echo "== PostgreSQL at $(PG_URL): database tests"; \

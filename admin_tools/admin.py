@@ -120,7 +120,6 @@ class AssetAdmin(BaseAssetAdmin):
                 "timeoutSeconds": settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
             },
             "decoders": decoder_paths(),
-            "maxFailures": settings.THUMBNAIL_MAX_FAILURES,
         }
         context = {
             **self.admin_site.each_context(request),

@@ -193,16 +193,17 @@ function createApiClient( { baseUrl = '/api/v1', getToken, retries = 4, baseDela
 		/**
 		 * Lease the next assets to render.
 		 *
-		 * @param {{runnerId: string, count: number, viewerCompatibleOnly?: boolean, includeFailed?: boolean, force?: boolean, selection?: string|null, assetIds?: string[]|null}} params
+		 * @param {{runnerId: string, runId?: string|null, count: number, viewerCompatibleOnly?: boolean, includeFailed?: boolean, force?: boolean, selection?: string|null, assetIds?: string[]|null}} params
 		 * @param {AbortSignal} [signal]
 		 * @return {Promise<{assets: Object[], lease_seconds: number, remaining: number}>}
 		 */
-		claim( { runnerId, count, viewerCompatibleOnly = true, includeFailed = false, force = false, selection = null, assetIds = null }, signal ) {
+		claim( { runnerId, runId = null, count, viewerCompatibleOnly = true, includeFailed = false, force = false, selection = null, assetIds = null }, signal ) {
 
 			return request( 'POST', '/admin/thumbnail-jobs/claim', {
 				signal,
 				body: {
 					runner_id: runnerId,
+					run_id: runId || null,
 					count,
 					viewer_compatible_only: viewerCompatibleOnly,
 					include_failed: includeFailed,
@@ -215,17 +216,17 @@ function createApiClient( { baseUrl = '/api/v1', getToken, retries = 4, baseDela
 		},
 
 		/**
-		 * Give back leased assets that will not be processed.
+		 * Give back leases: those of `assetIds`, or every lease the runner holds.
 		 *
-		 * @param {{runnerId: string, assetIds: string[], keepalive?: boolean}} params
+		 * @param {{runnerId: string, assetIds?: string[]|null, keepalive?: boolean}} params
 		 * @return {Promise<{released: number}>}
 		 */
-		release( { runnerId, assetIds, keepalive = false } ) {
+		release( { runnerId, assetIds = null, keepalive = false } ) {
 
 			return request( 'POST', '/admin/thumbnail-jobs/release', {
 				keepalive,
 				retry: ! keepalive,
-				body: { runner_id: runnerId, asset_ids: assetIds.map( String ) },
+				body: { runner_id: runnerId, asset_ids: assetIds ? assetIds.map( String ) : null },
 			} );
 
 		},

@@ -389,7 +389,6 @@ class GeneratorPage {
 			getSettings: () => this._settings(),
 			selection: this.config.selection || null,
 			assetIds,
-			maxFailures: Number( this.config.maxFailures ) || 3,
 			review: ( request ) => this._review( request ),
 		} );
 		this.run = run;
@@ -705,17 +704,16 @@ class GeneratorPage {
 	/** Give back claimed assets when the page goes away mid-run (best effort). */
 	_releaseOnUnload() {
 
-		if ( ! this.run ) return;
-		const ids = this.run.heldIds();
+		if ( ! this.run || ! this.run.isActive() ) return;
 		const token = this.tokens.peek();
-		if ( ids.length === 0 || ! token ) return;
+		if ( ! token ) return;
 		const base = ( this.config.apiBase || '/api/v1' ).replace( /\/+$/, '' );
 		fetch( `${base}/admin/thumbnail-jobs/release`, {
 			method: 'POST',
 			keepalive: true,
 			credentials: 'same-origin',
 			headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-			body: JSON.stringify( { runner_id: this.run.runnerId, asset_ids: ids } ),
+			body: JSON.stringify( { runner_id: this.run.runnerId } ),
 		} ).catch( () => undefined );
 
 	}
