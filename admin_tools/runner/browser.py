@@ -51,10 +51,6 @@ SETUP_SCRIPT = """async ({module, config}) => {
     const headless = await import(module);
     return headless.setup(config);
 }"""
-PROCESS_SCRIPT = """async ({module, asset, options}) => {
-    const headless = await import(module);
-    return headless.processOne(asset, options);
-}"""
 START_SCRIPT = """async ({module, asset, options}) => {
     const headless = await import(module);
     return headless.startOne(asset, options);
@@ -62,10 +58,6 @@ START_SCRIPT = """async ({module, asset, options}) => {
 FINISH_SCRIPT = """async ({module, assetId}) => {
     const headless = await import(module);
     return headless.finishOne(assetId);
-}"""
-FLOOR_SCRIPT = """async ({module, asset, options}) => {
-    const headless = await import(module);
-    return headless.floor(asset, options);
 }"""
 ABORT_SCRIPT = """async ({module, message, assetId}) => {
     const headless = await import(module);
@@ -245,14 +237,6 @@ class PageWorker:
                 "No WebGL context: setup() reported no renderer string"
             )
         return self.info
-
-    async def process(self, asset, *, options=None, timeout=None, floor=False):
-        """``processOne`` (or ``floor``) for one asset; raises PageCrashed or PageHung."""
-        script = FLOOR_SCRIPT if floor else PROCESS_SCRIPT
-        payload = {"module": self.module_url, "asset": asset, "options": options or {}}
-        result = await self._evaluate(script, payload, timeout)
-        self.models += 1
-        return result
 
     async def start(self, asset, *, options=None, timeout=None):
         """``startOne``: back once the picture is taken, while its upload goes on.

@@ -222,19 +222,6 @@ async function run( asset, options, onStage ) {
 }
 
 /**
- * Load, render and capture only: no upload and no failure report. For benchmarks.
- *
- * @param {Object} asset
- * @param {Object} [options] - `returnImage: true` adds the JPEG data URL to the result.
- * @return {Promise<import('./pipeline.js').AssetResult>} `ms` is the time for the asset.
- */
-async function floor( asset, options = {} ) {
-
-	return processOne( asset, { ...options, upload: false, report: false } );
-
-}
-
-/**
  * GPU memory counters and, where Chromium exposes it, the JS heap.
  *
  * @return {{geometries: number, textures: number, programs: number, jsHeapUsed?: number, jsHeapTotal?: number}}
@@ -272,4 +259,4 @@ function abort( message = 'Aborted by the runner', assetId = null ) {
 
 }
 
-export { setup, processOne, startOne, finishOne, floor, memory, abort };
+export { setup, processOne, startOne, finishOne, memory, abort };
