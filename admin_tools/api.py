@@ -14,11 +14,11 @@ from . import runs, selectors, services
 from .filters import WorkFilters, parse_asset_id, parse_asset_ids
 from .images import ImageRejected, ImageTooLarge, ImageTypeUnsupported
 from .models import ThumbnailSelection
+from .pageconfig import MAX_BATCH
 from .reasons import FAILURE_REASONS
 
 router = Router(tags=["thumbnails"], auth=StaffJWTAuth())
 
-MAX_BATCH = 100
 
 
 class Message(Schema):

@@ -235,8 +235,7 @@ def main():
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     user, sets = setup_database(media_root, args)
 
-    from django.urls import reverse
-
+    from admin_tools.pageconfig import api_base
     from admin_tools.runner import EmbeddedServer, ThumbnailApi
     from icosa.jwt_auth import mint_token
 
@@ -244,7 +243,7 @@ def main():
     load = os.getloadavg()
     rows = []
     with EmbeddedServer() as server:
-        api = ThumbnailApi(server.url + reverse("api:api-root").rstrip("/"), token, runner_id="bench")
+        api = ThumbnailApi(server.url + api_base(), token, runner_id="bench")
         for set_name, ids in sets.items():
             assets = api.missing(
                 limit=100, force=True, asset_ids=[str(pk) for pk in ids]

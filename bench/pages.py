@@ -40,11 +40,13 @@ def bench_options(server, token, *, runner_name, chromium, gpu=False, **options)
     from django.templatetags.static import static
     from django.urls import reverse
 
+    from admin_tools.pageconfig import api_base
+
     return RunOptions(
         server=server,
         token=token,
         runner_name=runner_name,
-        api_base=server + reverse("api:api-root").rstrip("/"),
+        api_base=server + api_base(),
         page_url=server + reverse("batch_thumbs:headless"),
         module_url=static("batch_thumbs/headless.js"),
         chromium=chromium,

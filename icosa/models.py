@@ -44,6 +44,11 @@ class User(AbstractUser):
         return mint_token(user=self, minutes=minutes, purpose=purpose)
 
 
+#: The one permission the thumbnail API, the generator page and its actions require.
+THUMBNAIL_PERMISSION_CODENAME = "change_asset_thumbnail"
+THUMBNAIL_PERMISSION = f"icosa.{THUMBNAIL_PERMISSION_CODENAME}"
+
+
 class Asset(models.Model):
     class Visibility(models.TextChoices):
         PUBLIC = "PUBLIC", _("Public")
@@ -105,7 +110,7 @@ class Asset(models.Model):
 
     class Meta:
         ordering = ["-create_time", "-id"]
-        permissions = [("change_asset_thumbnail", _("Can change asset thumbnails"))]
+        permissions = [(THUMBNAIL_PERMISSION_CODENAME, _("Can change asset thumbnails"))]
         indexes = [
             # Backs missing_thumbnails(): filter on thumbnail/state, order by id.
             models.Index(

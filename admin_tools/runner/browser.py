@@ -63,14 +63,11 @@ ABORT_SCRIPT = """async ({module, message, assetId}) => {
     const headless = await import(module);
     return headless.abort(message, assetId);
 }"""
-# The page names its own module and decoder folders (a remote gallery may serve its static
-# files from elsewhere); use those when it does.
+# The page names its own module (a remote gallery may serve its static files from elsewhere);
+# use that when it does. Decoder folders and defaults headless.js reads from the page itself.
 DISCOVER_SCRIPT = """() => {
     const script = document.querySelector('script[type="module"][src*="headless.js"]');
-    const holder = document.getElementById('batch-thumbs-config');
-    let config = null;
-    try { config = holder ? JSON.parse(holder.textContent) : null; } catch (error) {}
-    return {module: script ? script.src : null, config};
+    return script ? script.src : null;
 }"""
 MEMORY_SCRIPT = """async ({module}) => {
     const headless = await import(module);
@@ -218,12 +215,9 @@ class PageWorker:
                 f"{self.page_url} answered HTTP {response.status} {response.status_text}"
             )
         try:
-            found = await self.page.evaluate(DISCOVER_SCRIPT)
-            if found.get("module"):
-                self.module_url = found["module"]
-            decoders = (found.get("config") or {}).get("decoders")
-            if decoders:
-                self.config["decoders"] = decoders
+            module = await self.page.evaluate(DISCOVER_SCRIPT)
+            if module:
+                self.module_url = module
             self.info = await self.page.evaluate(
                 SETUP_SCRIPT, {"module": self.module_url, "config": self.config}
             )

@@ -50,8 +50,8 @@ class BatchRun extends EventTarget {
 	 * @param {string} params.runnerId - This page's runner id (leases and versions name it).
 	 * @param {string} [params.runId] - This run's id; a fresh one by default.
 	 * @param {function(): Object} params.getSettings - Current settings: batchSize,
-	 *   viewerCompatibleOnly, includeFailed, width, height, quality, background, timeoutSeconds,
-	 *   reviewMode. Read before each claim and each asset, so changes apply to the next one.
+	 *   viewerCompatibleOnly, includeFailed, width, height, quality, background, timeoutMs,
+	 *   reviewMode (already clamped, see config.js). Read before each claim and each asset, so changes apply to the next one.
 	 * @param {{id: string, count: number, force: boolean}|null} [params.selection] - Saved
 	 *   admin selection to process instead of "everything missing a thumbnail".
 	 * @param {string[]|null} [params.assetIds] - Restrict to these ids (Retry failed).
@@ -346,7 +346,7 @@ class BatchRun extends EventTarget {
 				height: settings.height,
 				quality: settings.quality,
 				background: settings.background,
-				timeoutMs: ( Number( settings.timeoutSeconds ) || 60 ) * 1000,
+				timeoutMs: settings.timeoutMs,
 				runnerId: this.runnerId,
 			},
 			onStage: ( stage, info ) => this._emit( 'stage', { asset, stage, format: info.format || null } ),

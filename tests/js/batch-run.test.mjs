@@ -63,7 +63,7 @@ function makeRun( api, pipeline, extra = {} ) {
 		renderer: null,
 		runnerId: 'admin-1-abc',
 		runId: 'run-1',
-		getSettings: () => ( { batchSize: 2, viewerCompatibleOnly: true, includeFailed: false, timeoutSeconds: 60 } ),
+		getSettings: () => ( { batchSize: 2, viewerCompatibleOnly: true, includeFailed: false, timeoutMs: 60000 } ),
 		process: pipeline.process,
 		...extra,
 	} );

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from admin_tools.filters import WorkFilters, parse_asset_ids
+from admin_tools.pageconfig import MAX_BATCH, RENDER_SIZE_LIMITS, api_base
 from admin_tools.runner import (
     BrowserUnavailable,
     EmbeddedServer,
@@ -42,7 +43,8 @@ def _size(value):
     if not match:
         raise ValueError(value)
     width, height = int(match[1]), int(match[2])
-    if not (64 <= width <= 4096 and 64 <= height <= 4096):
+    low, high = RENDER_SIZE_LIMITS
+    if not (low <= width <= high and low <= height <= high):
         raise ValueError(value)
     return width, height
 
@@ -162,7 +164,7 @@ class Command(BaseCommand):
             "--batch-size",
             type=int,
             default=10,
-            help="Assets claimed per request, 1 to 100 (default: %(default)s).",
+            help=f"Assets claimed per request, 1 to {MAX_BATCH} (default: %(default)s).",
         )
         how.add_argument(
             "--timeout",
@@ -258,8 +260,8 @@ class Command(BaseCommand):
     def _check_options(self, options):
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
-        if not 1 <= options["batch_size"] <= 100:
-            raise CommandError("--batch-size must be between 1 and 100")
+        if not 1 <= options["batch_size"] <= MAX_BATCH:
+            raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH}")
         if options["limit"] is not None and options["limit"] < 1:
             raise CommandError("--limit must be at least 1")
         if options["quality"] is not None and not 0 < options["quality"] <= 1:
@@ -325,7 +327,7 @@ class Command(BaseCommand):
             server=server,
             token=token,
             runner_name=runner_name[:128],
-            api_base=server + reverse("api:api-root").rstrip("/"),
+            api_base=server + api_base(),
             page_url=server + reverse("batch_thumbs:headless"),
             module_url=static("batch_thumbs/headless.js"),
             limit=options["limit"],

@@ -4,9 +4,9 @@ import json
 import os
 
 from django.core.management.base import BaseCommand, CommandError
-from django.urls import reverse
 
 from admin_tools import selectors
+from admin_tools.pageconfig import api_base
 from admin_tools.runner import ApiError, AuthError, ThumbnailApi
 
 TOKEN_ENV = "ICOSA_JWT_TOKEN"
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         token = token or os.environ.get(TOKEN_ENV, "")
         if not token:
             raise CommandError(f"--server needs --token or ${TOKEN_ENV}", returncode=2)
-        api = ThumbnailApi(server.rstrip("/") + reverse("api:api-root").rstrip("/"), token)
+        api = ThumbnailApi(server.rstrip("/") + api_base(), token)
         try:
             return api.status()
         except AuthError as error:
