@@ -5,3 +5,8 @@ class IcosaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "icosa"
     verbose_name = "Icosa gallery"
+
+    def ready(self):
+        from . import services
+
+        services.connect()

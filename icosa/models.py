@@ -123,27 +123,8 @@ class Asset(models.Model):
     def __str__(self):
         return self.name or self.url
 
-    def save(self, *args, **kwargs):
-        if self.pk:
-            self.is_viewer_compatible = self.compute_viewer_compatible()
-            update_fields = kwargs.get("update_fields")
-            if update_fields is not None:
-                kwargs["update_fields"] = set(update_fields) | {"is_viewer_compatible"}
-        super().save(*args, **kwargs)
-
     def get_absolute_url(self):
         return reverse("icosa:asset", args=[self.url])
-
-    def compute_viewer_compatible(self):
-        return self.formats.filter(format_type__in=VIEWER_COMPATIBLE_FORMATS).exists()
-
-    def refresh_viewer_compatible(self):
-        """Re-derive is_viewer_compatible after formats changed."""
-        value = self.compute_viewer_compatible()
-        if value != self.is_viewer_compatible:
-            Asset.objects.filter(pk=self.pk).update(is_viewer_compatible=value)
-            self.is_viewer_compatible = value
-        return value
 
 
 class Format(models.Model):
@@ -180,16 +161,6 @@ class Format(models.Model):
 
     def __str__(self):
         return f"{self.format_type} of {self.asset_id}"
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        self.asset.refresh_viewer_compatible()
-
-    def delete(self, *args, **kwargs):
-        asset = self.asset
-        result = super().delete(*args, **kwargs)
-        asset.refresh_viewer_compatible()
-        return result
 
 
 class Resource(models.Model):
