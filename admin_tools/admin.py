@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
 from icosa.admin import AssetAdmin as BaseAssetAdmin
 from icosa.models import THUMBNAIL_PERMISSION, Asset

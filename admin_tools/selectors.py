@@ -146,7 +146,7 @@ def _missing(
     return qs.exclude(pk__in=failed_ids), (qs, failed)
 
 
-def asset_listing(page):
+def asset_listing(page: QuerySet) -> list:
     """The API's asset dicts for one page of assets (a sliced queryset), in its order.
 
     Two flat queries (assets with owners and failures; formats with their files) into plain
@@ -188,7 +188,7 @@ def asset_listing(page):
     ]
 
 
-def _formats_by_asset(asset_ids):
+def _formats_by_asset(asset_ids: list) -> dict:
     """{asset id: [format dict, preferred first]} from one query over formats and their files."""
     file_url = _file_url_function(Resource._meta.get_field("file").storage)
     rows = (
@@ -235,7 +235,7 @@ def _formats_by_asset(asset_ids):
     return by_asset
 
 
-def _resource_entries(resources, root):
+def _resource_entries(resources: list, root: Optional[dict]) -> list:
     """Each file of a format with the name its loader asks for: relative to the root file's
     folder (how a .gltf names its .bin and textures), else the bare file name."""
     base = root["file"].rsplit("/", 1)[0] + "/" if root and root["file"] else ""
@@ -264,7 +264,7 @@ def _file_url_function(storage):
     return storage.url
 
 
-def _url_pattern(name):
+def _url_pattern(name: str):
     """``reverse(name, args=[value])`` for many values at the cost of one reverse()."""
     marker = "0marker0"
     template = reverse(name, args=[marker])

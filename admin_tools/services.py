@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Iterable, Optional
 
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -11,9 +12,8 @@ from django.utils import timezone
 from icosa.models import Asset
 
 from . import runs
-from .images import ImageRejected, decode_base64_image, make_derivatives
+from .images import decode_base64_image, make_derivatives
 from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion, thumbnail_name
-from .runs import claim_assets, release_claims
 from .selectors import referenced_files
 
 logger = logging.getLogger(__name__)
@@ -27,11 +27,11 @@ class ClaimConflict(Exception):
     """The asset is leased to another runner."""
 
 
-def _storage():
+def _storage() -> Storage:
     return ThumbnailVersion._meta.get_field("thumbnail").storage
 
 
-def _write_files(asset_id, derivatives):
+def _write_files(asset_id: int, derivatives) -> list:
     """Save both derivatives; on any failure remove what was written and raise."""
     storage = _storage()
     stem = derivatives.content_hash[:16]
@@ -47,7 +47,7 @@ def _write_files(asset_id, derivatives):
     return written
 
 
-def _delete_files(names):
+def _delete_files(names: Iterable[str]) -> None:
     storage = _storage()
     for name in names:
         try:
@@ -56,13 +56,13 @@ def _delete_files(names):
             logger.exception("Could not delete %s", name)
 
 
-def _check_claim(asset, runner_id, now):
+def _check_claim(asset: Asset, runner_id: str, now: datetime) -> None:
     claim = ThumbnailClaim.objects.filter(asset=asset, expires_at__gt=now).first()
     if claim and runner_id and claim.runner_id != runner_id:
         raise ClaimConflict(f"Asset {asset.pk} is leased to runner {claim.runner_id}")
 
 
-def _make_current(asset, version, user, now):
+def _make_current(asset: Asset, version: ThumbnailVersion, user, now: datetime) -> None:
     ThumbnailVersion.objects.filter(asset=asset, is_current=True).exclude(pk=version.pk).update(
         is_current=False
     )
@@ -92,9 +92,16 @@ def _make_current(asset, version, user, now):
 
 
 def store_thumbnail(
-    *, asset_id, thumbnail_base64, user, runner_id="", renderer="", render_settings=None
-):
-    """Validate an upload, write its derivatives, then point the asset at them.
+    *,
+    asset_id: int,
+    thumbnail_base64: str,
+    user,
+    runner_id: str = "",
+    renderer: str = "",
+    render_settings: Optional[dict] = None,
+) -> tuple:
+    """Validate an upload, write its derivatives, then point the asset at them; returns
+    ``(asset, version)``.
 
     Order matters: validation first (nothing written), storage second (a storage failure
     leaves the asset as it was), database last (a database failure removes the new files).
@@ -134,7 +141,9 @@ def store_thumbnail(
     return asset, version
 
 
-def record_failure(*, asset_id, reason, detail="", user=None, runner_id=""):
+def record_failure(
+    *, asset_id: int, reason: str, detail: str = "", user=None, runner_id: str = ""
+) -> ThumbnailFailure:
     """Count a failed render and end the lease, so the next batch starts elsewhere."""
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=asset_id)
@@ -165,13 +174,13 @@ def record_failure(*, asset_id, reason, detail="", user=None, runner_id=""):
     return failure
 
 
-def save_selection(*, asset_ids, user, force=True):
+def save_selection(*, asset_ids: Iterable[int], user, force: bool = True) -> ThumbnailSelection:
     return ThumbnailSelection.objects.create(
         asset_ids=[str(pk) for pk in asset_ids], created_by=user, force=force
     )
 
 
-def revert_thumbnail(*, version, user):
+def revert_thumbnail(*, version: ThumbnailVersion, user) -> ThumbnailVersion:
     """Make an earlier version current again; the revert is itself a recorded version."""
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=version.asset_id)
@@ -196,7 +205,7 @@ def revert_thumbnail(*, version, user):
     return new_version
 
 
-def prune_versions(*, keep, dry_run=False):
+def prune_versions(*, keep: int, dry_run: bool = False) -> tuple:
     """Delete all but the newest ``keep`` non-current versions per asset, and their files.
 
     A file still used by a kept version or by an asset is never deleted.
@@ -236,12 +245,9 @@ def prune_versions(*, keep, dry_run=False):
 
 __all__ = [
     "ClaimConflict",
-    "ImageRejected",
     "StorageUnavailable",
-    "claim_assets",
     "prune_versions",
     "record_failure",
-    "release_claims",
     "revert_thumbnail",
     "save_selection",
     "store_thumbnail",

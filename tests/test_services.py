@@ -7,13 +7,9 @@ from django.db import connection, connections
 
 from admin_tools.models import ThumbnailClaim, ThumbnailVersion
 from admin_tools.selectors import missing_thumbnails, thumbnail_progress
-from admin_tools.services import (
-    ImageRejected,
-    claim_assets,
-    record_failure,
-    release_claims,
-    store_thumbnail,
-)
+from admin_tools.images import ImageRejected
+from admin_tools.runs import claim_assets, release_claims
+from admin_tools.services import record_failure, store_thumbnail
 from icosa.models import Asset, Format
 
 from .conftest import b64, make_image

@@ -32,7 +32,7 @@ from .browser import (
 )
 from .client import ApiError, AuthError, ThumbnailApi
 from .options import RunOptions
-from .summary import DONE, FAILED, SKIPPED, AssetResult, RunSummary
+from .summary import FAILED, SKIPPED, AssetResult, RunSummary
 
 logger = logging.getLogger(__name__)
 

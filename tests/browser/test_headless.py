@@ -191,7 +191,7 @@ def test_abort_skips_only_the_asset_in_flight(headless, import_models, ok_models
 def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(headless, import_models, ok_models, api):
     """409 (another runner holds the lease) is a skip; a 503 after retries is a failure of the
     server, so nothing is recorded against the asset."""
-    from admin_tools.services import claim_assets
+    from admin_tools.runs import claim_assets
 
     taken, flaky = import_models(*[m for m in ok_models if m.stem in {"Box", "Duck"}])
     assets = api(force=True)
