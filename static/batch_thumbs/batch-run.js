@@ -296,11 +296,13 @@ class BatchRun extends EventTarget {
 				runnerId: this.runnerId,
 				runId: this.runId,
 				count: settings.batchSize,
-				viewerCompatibleOnly: Boolean( settings.viewerCompatibleOnly ),
-				includeFailed: Boolean( settings.includeFailed ) || Boolean( this.assetIds ),
-				force: this.selection ? Boolean( this.selection.force ) : false,
-				selection: this.selection ? this.selection.id : null,
-				assetIds: this.assetIds,
+				filters: {
+					viewer_compatible_only: Boolean( settings.viewerCompatibleOnly ),
+					include_failed: Boolean( settings.includeFailed ) || Boolean( this.assetIds ),
+					force: this.selection ? Boolean( this.selection.force ) : false,
+					selection: this.selection ? this.selection.id : null,
+					asset_ids: this.assetIds,
+				},
 			} );
 
 		} catch ( error ) {

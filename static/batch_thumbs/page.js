@@ -218,8 +218,7 @@ class GeneratorPage {
 		const settings = this._settings();
 		const listing = await this.api.listMissing( {
 			limit: 1,
-			viewerCompatibleOnly: settings.viewerCompatibleOnly,
-			includeFailed: settings.includeFailed,
+			filters: { viewer_compatible_only: settings.viewerCompatibleOnly, include_failed: settings.includeFailed },
 		} );
 		const total = Number( listing && listing.total_count ) || 0;
 		this.el.backlog.textContent = `${total} asset${total === 1 ? ' is' : 's are'} missing a thumbnail.`;

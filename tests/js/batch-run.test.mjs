@@ -108,7 +108,7 @@ test( 'claims in batches naming the run until the server has none left, then rel
 		assert.equal( claim.runId, 'run-1' );
 		assert.equal( claim.runnerId, 'admin-1-abc' );
 		assert.equal( claim.count, 2 );
-		assert.equal( 'excludeAssetIds' in claim, false );
+		assert.deepEqual( claim.filters, { viewer_compatible_only: true, include_failed: false, force: false, selection: null, asset_ids: null } );
 
 	}
 
