@@ -4,6 +4,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from django.conf import settings
+
 
 @dataclass
 class RunOptions:
@@ -28,7 +30,7 @@ class RunOptions:
     batch_size: int = 10
     workers: int = 1
     filters: dict = field(default_factory=dict)
-    timeout: float = 60.0
+    timeout: Optional[float] = None  # THUMBNAIL_RENDER_TIMEOUT_SECONDS when unset
     width: Optional[int] = None
     height: Optional[int] = None
     quality: Optional[float] = None
@@ -42,6 +44,8 @@ class RunOptions:
     token_refresh_seconds: float = 6 * 3600
 
     def __post_init__(self):
+        if self.timeout is None:
+            self.timeout = float(settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS)
         if not self.run_id:
             self.run_id = f"{self.runner_name[:110]}.{secrets.token_hex(4)}"
 

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.browser
 BACKGROUND = "#e8eaed"  # headless.js's default
 
 MODULE = "/static/batch_thumbs/headless.js"
+RENDER_ONLY = {"upload": False, "report": False}
 
 
 class Headless:
@@ -28,6 +29,10 @@ class Headless:
         return self.page.evaluate(
             "async ([module, name, args]) => (await import(module))[name](...args)", [MODULE, name, list(args)]
         )
+
+    def render_only(self, asset, options=None):
+        """``processOne`` without upload or failure report: load, render, capture."""
+        return self.call("processOne", asset, {**(options or {}), **RENDER_ONLY})
 
     def start(self, name, *args):
         """Call without waiting; ``finish()`` returns the result."""
@@ -152,7 +157,7 @@ def test_memory_stays_flat_over_repeated_models(headless, import_models, ok_mode
     timings = []
     for _ in range(3):
         for asset in assets:
-            result = headless.call("floor", asset)
+            result = headless.render_only(asset)
             assert result["status"] == "done", result
             timings.append(result["ms"])
         rounds.append(headless.call("memory"))
@@ -168,7 +173,7 @@ def test_a_timeout_aborts_the_download(headless, import_models, ok_models, api):
     held = []
     headless.page.route(f"**/media/assets/{duck.pk}/**", lambda route: held.append(route))
     with headless.page.expect_event("requestfailed") as failed:
-        result = headless.call("floor", asset, {"timeoutMs": 1000})
+        result = headless.render_only(asset, {"timeoutMs": 1000})
     assert (result["reason"], result["detail"]) == ("timeout", "Timed out after 1 s")
     assert failed.value.url.endswith("Duck.glb")
     assert result["ms"] < 3000
@@ -180,12 +185,12 @@ def test_abort_skips_only_the_asset_in_flight(headless, import_models, ok_models
     held = []
     headless.page.route(f"**/media/assets/{stuck.pk}/**", lambda route: held.append(route))
     with headless.page.expect_request(f"**/media/assets/{stuck.pk}/**"):
-        headless.start("floor", assets[str(stuck.pk)])
+        headless.start("processOne", assets[str(stuck.pk)], RENDER_ONLY)
     assert headless.call("abort", "Skipped by the test") is True
     result = headless.finish()
     assert (result["status"], result["reason"], result["detail"]) == ("skipped", "aborted", "Skipped by the test")
     assert headless.call("abort") is False, "nothing is in flight any more"
-    assert headless.call("floor", assets[str(after.pk)])["status"] == "done"
+    assert headless.render_only(assets[str(after.pk)])["status"] == "done"
 
 
 def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(headless, import_models, ok_models, api):
