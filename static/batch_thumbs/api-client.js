@@ -287,4 +287,4 @@ function queryString( query ) {
 
 }
 
-export { ApiError, createApiClient, parseJson };
+export { ApiError, createApiClient };

@@ -691,4 +691,4 @@ async function mount( doc = document ) {
 
 mount();
 
-export { GeneratorPage, mount, safeUrl, formatDuration };
+export { GeneratorPage };
