@@ -9,17 +9,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
 from icosa.admin import AssetAdmin as BaseAssetAdmin
-from icosa.models import Asset
+from icosa.models import THUMBNAIL_PERMISSION, Asset
 
 from . import services
-from .importmap import loader_config, three_import_map
+from .importmap import three_import_map
+from .pageconfig import page_config
 from .models import ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
-
-THUMBNAIL_PERMISSION = "icosa.change_asset_thumbnail"
-
 
 class ThumbnailVersionInline(admin.TabularInline):
     model = ThumbnailVersion
@@ -99,29 +96,16 @@ class AssetAdmin(BaseAssetAdmin):
                 selection = ThumbnailSelection.objects.get(pk=uuid.UUID(selection_id))
             except (ValueError, ThumbnailSelection.DoesNotExist):
                 messages.error(request, "That selection no longer exists; showing all assets missing a thumbnail.")
-        width, height = settings.THUMBNAIL_RENDER_SIZE
-        config = {
-            "apiBase": "/api/v1",
-            "tokenUrl": reverse("admin:icosa_asset_batch_thumbnails_token"),
-            "assetListUrl": reverse("admin:icosa_asset_changelist"),
-            "runnerId": f"admin-{request.user.pk}-{uuid.uuid4().hex[:8]}",
-            "selection": (
+        config = page_config(
+            tokenUrl=reverse("admin:icosa_asset_batch_thumbnails_token"),
+            assetListUrl=reverse("admin:icosa_asset_changelist"),
+            runnerId=f"admin-{request.user.pk}-{uuid.uuid4().hex[:8]}",
+            selection=(
                 {"id": str(selection.pk), "count": len(selection.asset_ids), "force": selection.force}
                 if selection
                 else None
             ),
-            "defaults": {
-                "batchSize": 50,
-                "viewerCompatibleOnly": True,
-                "width": width,
-                "height": height,
-                "quality": settings.THUMBNAIL_JPEG_QUALITY / 100,
-                "background": settings.THUMBNAIL_BACKGROUND,
-                "timeoutSeconds": settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
-            },
-            **loader_config(),
-            "maxFailures": settings.THUMBNAIL_MAX_FAILURES,
-        }
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -158,19 +142,16 @@ class AssetAdmin(BaseAssetAdmin):
         return HttpResponseRedirect(reverse("admin:icosa_asset_change", args=[object_id]))
 
     def _open_generator(self, request, queryset, *, force):
-        if not self.has_thumbnail_permission(request):
-            self.message_user(request, "Admin access required", messages.ERROR)
-            return None
         ids = list(queryset.order_by("id").values_list("pk", flat=True))
         selection = services.save_selection(asset_ids=ids, user=request.user, force=force)
         url = reverse("admin:icosa_asset_batch_thumbnails")
         return HttpResponseRedirect(f"{url}?selection={selection.pk}")
 
-    @admin.action(description="Generate thumbnails (opens batch generator)")
+    @admin.action(description="Generate thumbnails (opens batch generator)", permissions=["thumbnail"])
     def generate_thumbnails(self, request, queryset):
         return self._open_generator(request, queryset, force=True)
 
-    @admin.action(description="Regenerate thumbnails")
+    @admin.action(description="Regenerate thumbnails", permissions=["thumbnail"])
     def regenerate_thumbnails(self, request, queryset):
         return self._open_generator(request, queryset, force=True)
 

@@ -1,10 +1,8 @@
 """Thumbnail work API: list what is missing, claim work, upload results, report failures."""
 import json
-import re
 from typing import List, Optional
 from uuid import UUID
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -13,15 +11,16 @@ from pydantic import BaseModel, field_validator
 from icosa.jwt_auth import StaffJWTAuth
 from icosa.models import Asset
 
-from . import selectors, services
+from . import runs, selectors, services
+from .filters import WorkFilters, parse_asset_id, parse_asset_ids
+from .images import ImageRejected, ImageTooLarge, ImageTypeUnsupported
 from .models import ThumbnailSelection
+from .pageconfig import MAX_BATCH
+from .reasons import FAILURE_REASONS
 
 router = Router(tags=["thumbnails"], auth=StaffJWTAuth())
 
-MAX_BATCH = 100
-# Caps on what one request may carry: ids after splitting "1,2,3", and the size of the
-# render settings a version records.
-MAX_IDS = 10000
+# Most bytes of JSON a version's render settings may hold (ids are capped in filters.MAX_IDS).
 MAX_RENDER_SETTINGS_BYTES = 16 * 1024
 
 
@@ -66,61 +65,14 @@ class AssetOut(BaseModel):
     formats: List[FormatOut]
 
 
-_ASSET_ID = re.compile(r"[0-9]{1,19}")
+def _parse_ids(values, name="asset_ids"):
+    try:
+        return parse_asset_ids(values)
+    except ValueError as error:
+        raise HttpError(422, f"{name}: {error}") from None
 
 
-def _parse_id(text):
-    """An asset id from text, or None: ASCII digits within a signed 64-bit integer (str.isdigit
-    also accepts characters such as '²' that int() refuses)."""
-    text = str(text).strip()
-    if not _ASSET_ID.fullmatch(text) or int(text) > 2**63 - 1:
-        return None
-    return int(text)
-
-
-def _parse_ids(values, *, field="asset_ids"):
-    ids = []
-    for value in values or []:
-        for part in str(value).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            asset_id = _parse_id(part)
-            if asset_id is None:
-                raise HttpError(422, f"{field}: '{part[:40]}' is not an asset id")
-            ids.append(asset_id)
-            if len(ids) > MAX_IDS:
-                raise HttpError(422, f"{field}: at most {MAX_IDS} ids per request")
-    return ids
-
-
-def _check_iso(value):
-    if value is None:
-        return value
-    from django.utils.dateparse import parse_date, parse_datetime
-
-    if parse_datetime(value) is None and parse_date(value) is None:
-        raise ValueError(f"'{value}' is not an ISO date or datetime")
-    return value
-
-
-def _selector_filters(data, *, asset_ids, force):
-    """The missing_thumbnails() keyword arguments shared by the listing and the claim."""
-    return {
-        "viewer_compatible_only": data.viewer_compatible_only,
-        "include_failed": data.include_failed,
-        "asset_ids": asset_ids,
-        "force": force,
-        "owner": data.owner,
-        "format_type": data.format_type,
-        "created_after": data.created_after,
-        "created_before": data.created_before,
-        "generated_before": data.generated_before,
-        "renderer_not": data.renderer_not,
-    }
-
-
-class MissingFilters(Schema):
+class MissingFilters(WorkFilters):
     limit: int = Field(50, ge=1, le=MAX_BATCH, description="Page size, 1 to 100.")
     offset: int = Field(0, ge=0)
     after: Optional[str] = Field(
@@ -128,21 +80,6 @@ class MissingFilters(Schema):
         description="Only ids above this one (pass the last id of the previous page): "
         "constant-time paging, where a deep offset walks every row before it.",
     )
-    viewer_compatible_only: bool = True
-    include_failed: bool = False
-    force: bool = Field(False, description="Include assets that already have a thumbnail.")
-    asset_ids: Optional[List[str]] = Field(None, description="Restrict to these ids (comma-separated or repeated).")
-    owner: Optional[str] = Field(None, description="Username or email of the owner.")
-    format_type: Optional[str] = None
-    created_after: Optional[str] = None
-    created_before: Optional[str] = None
-    generated_before: Optional[str] = None
-    renderer_not: Optional[str] = None
-
-    @field_validator("created_after", "created_before", "generated_before")
-    @classmethod
-    def _iso_datetime(cls, value):
-        return _check_iso(value)
 
 
 class MissingOut(Schema):
@@ -158,19 +95,19 @@ class MissingOut(Schema):
 )
 def list_missing_thumbnails(request, filters: Query[MissingFilters]):
     ids = _parse_ids(filters.asset_ids) if filters.asset_ids else None
-    qs = selectors.missing_thumbnails(**_selector_filters(filters, asset_ids=ids, force=filters.force))
+    selector_filters = filters.selector_kwargs(asset_ids=ids)
     # One row more than asked says whether another page exists (total_count may be a few
     # seconds old, see THUMBNAIL_COUNT_CACHE_SECONDS).
-    rows = qs
+    rows = selectors.missing_thumbnails(**selector_filters)
     if filters.after is not None:
-        after = _parse_id(filters.after)
+        after = parse_asset_id(filters.after)
         if after is None:
             raise HttpError(422, f"after: '{filters.after}' is not an asset id")
-        rows = qs.filter(pk__gt=after)
+        rows = rows.filter(pk__gt=after)
     page = selectors.asset_listing(rows[filters.offset : filters.offset + filters.limit + 1])
     return {
         "assets": page[: filters.limit],
-        "total_count": qs.count(),
+        "total_count": selectors.count_missing(**selector_filters),
         "has_more": len(page) > filters.limit,
     }
 
@@ -201,7 +138,7 @@ class ThumbnailOut(Schema):
 
 
 def _asset_id(asset_id: str) -> int:
-    parsed = _parse_id(asset_id)
+    parsed = parse_asset_id(asset_id)
     if parsed is None:
         raise HttpError(404, f"Asset {asset_id} not found")
     return parsed
@@ -225,8 +162,8 @@ def upload_thumbnail(request, asset_id: str, payload: ThumbnailIn):
         )
     except Asset.DoesNotExist:
         raise HttpError(404, f"Asset {asset_id} not found") from None
-    except services.ImageRejected as exc:
-        raise HttpError(exc.status, str(exc)) from None
+    except ImageRejected as exc:
+        raise HttpError(_rejection_status(exc), str(exc)) from None
     except services.ClaimConflict as exc:
         raise HttpError(409, str(exc)) from None
     except services.StorageUnavailable as exc:
@@ -243,10 +180,28 @@ def upload_thumbnail(request, asset_id: str, payload: ThumbnailIn):
     }
 
 
+def _rejection_status(error: ImageRejected) -> int:
+    """The HTTP answer to a refused upload: too large 413, not JPEG/PNG 415, else 422."""
+    if isinstance(error, ImageTooLarge):
+        return 413
+    if isinstance(error, ImageTypeUnsupported):
+        return 415
+    return 422
+
+
 class FailureIn(Schema):
-    reason: str = Field(..., min_length=1, max_length=64)
+    reason: str = Field(
+        ..., min_length=1, max_length=64, description="A code of static/batch_thumbs/failure-reasons.json."
+    )
     detail: str = Field("", max_length=4000)
     runner_id: str = Field(..., min_length=1, max_length=128)
+
+    @field_validator("reason")
+    @classmethod
+    def _known_reason(cls, value):
+        if value not in FAILURE_REASONS:
+            raise ValueError(f"'{value}' is not a failure reason ({', '.join(FAILURE_REASONS)})")
+        return value
 
 
 class FailureRecorded(Schema):
@@ -276,28 +231,17 @@ def report_thumbnail_failure(request, asset_id: str, payload: FailureIn):
     return {"asset_id": asset_id, "attempts": failure.attempts, "reason": failure.reason}
 
 
-class ClaimIn(Schema):
+class ClaimIn(WorkFilters):
     runner_id: str = Field(..., min_length=1, max_length=128)
-    count: int = Field(10, ge=1, le=MAX_BATCH)
-    viewer_compatible_only: bool = True
-    include_failed: bool = False
-    force: bool = False
-    selection: Optional[UUID] = None
-    asset_ids: Optional[List[str]] = None
-    owner: Optional[str] = None
-    format_type: Optional[str] = None
-    created_after: Optional[str] = None
-    created_before: Optional[str] = None
-    generated_before: Optional[str] = None
-    renderer_not: Optional[str] = None
-    exclude_asset_ids: Optional[List[str]] = Field(
-        None, max_length=MAX_IDS, description="Never hand out these ids (a runner's failures so far)."
+    run_id: Optional[str] = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="The run this runner works for: a run is never offered an asset twice, "
+        "and a forced run only thumbnails made before it started (admin_tools/runs.py).",
     )
-
-    @field_validator("created_after", "created_before", "generated_before")
-    @classmethod
-    def _iso_datetime(cls, value):
-        return _check_iso(value)
+    count: int = Field(10, ge=1, le=MAX_BATCH)
+    selection: Optional[UUID] = None
 
 
 class ClaimOut(Schema):
@@ -322,32 +266,25 @@ def claim_thumbnail_jobs(request, payload: ClaimIn):
             chosen = set(selection.asset_ids)  # one set, not one per id
             ids = [pk for pk in ids if str(pk) in chosen]
         force = force or selection.force
-    filters = _selector_filters(payload, asset_ids=ids, force=force)
-    exclude = (
-        _parse_ids(payload.exclude_asset_ids, field="exclude_asset_ids") if payload.exclude_asset_ids else None
-    )
-    claimed = services.claim_assets(
+    claimed = runs.claim(
         user=request.auth,
         runner_id=payload.runner_id,
+        run_id=payload.run_id,
         count=payload.count,
-        exclude_ids=exclude,
-        **filters,
+        **payload.selector_kwargs(asset_ids=ids, force=force),
     )
-    assets = selectors.asset_listing(Asset.objects.filter(pk__in=claimed).order_by("id"))
-    pending = selectors.missing_thumbnails(exclude_claimed=True, **filters)
-    if exclude:
-        pending = pending.exclude(pk__in=exclude)
-    remaining = pending.count()
     return {
-        "assets": assets,
-        "lease_seconds": settings.THUMBNAIL_CLAIM_SECONDS,
-        "remaining": remaining,
+        "assets": selectors.asset_listing(Asset.objects.filter(pk__in=claimed.asset_ids).order_by("id")),
+        "lease_seconds": claimed.lease_seconds,
+        "remaining": claimed.remaining,
     }
 
 
 class ReleaseIn(Schema):
     runner_id: str = Field(..., min_length=1, max_length=128)
-    asset_ids: List[str]
+    asset_ids: Optional[List[str]] = Field(
+        None, description="Leases to end; leave out to end every lease the runner holds."
+    )
 
 
 class ReleaseOut(Schema):
@@ -360,9 +297,8 @@ class ReleaseOut(Schema):
     url_name="release_thumbnail_jobs",
 )
 def release_thumbnail_jobs(request, payload: ReleaseIn):
-    released = services.release_claims(
-        runner_id=payload.runner_id, asset_ids=_parse_ids(payload.asset_ids), user=request.auth
-    )
+    ids = None if payload.asset_ids is None else _parse_ids(payload.asset_ids)
+    released = runs.release_claims(runner_id=payload.runner_id, asset_ids=ids, user=request.auth)
     return {"released": released}
 
 

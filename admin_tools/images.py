@@ -21,14 +21,15 @@ _BLANK_CHECK_SIZE = (64, 40)
 
 
 class ImageRejected(Exception):
-    """An upload that must not become a thumbnail. ``status`` is the HTTP code to answer."""
+    """An upload that must not become a thumbnail (blank, undecodable, too small...)."""
 
-    status = 422
 
-    def __init__(self, message, *, status=None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
+class ImageTooLarge(ImageRejected):
+    """Too many bytes or pixels (a decompression bomb among them)."""
+
+
+class ImageTypeUnsupported(ImageRejected):
+    """Not a JPEG or a PNG."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def decode_base64_image(data):
         raise ImageRejected("Malformed data URL: expected 'data:image/jpeg;base64,...'")
     max_bytes = settings.THUMBNAIL_MAX_UPLOAD_BYTES
     if len(text) * 3 // 4 > max_bytes + 3:
-        raise ImageRejected(
-            f"Image too large: over {max_bytes} bytes after decoding", status=413
+        raise ImageTooLarge(
+            f"Image too large: over {max_bytes} bytes after decoding"
         )
     raw = text.encode("ascii", errors="replace").translate(None, _BASE64_WHITESPACE)
     try:
@@ -78,7 +79,7 @@ def decode_base64_image(data):
     if not decoded:
         raise ImageRejected("thumbnail_base64 decodes to no bytes")
     if len(decoded) > max_bytes:
-        raise ImageRejected(f"Image too large: {len(decoded)} bytes (limit {max_bytes})", status=413)
+        raise ImageTooLarge(f"Image too large: {len(decoded)} bytes (limit {max_bytes})")
     return decoded
 
 
@@ -91,8 +92,8 @@ def open_checked(content):
     """Open with Pillow, refusing wrong types, bombs and oversize dimensions."""
     mime = sniff_mime(content)
     if mime not in ALLOWED_MIME_TYPES:
-        raise ImageRejected(
-            f"Unsupported image type: {mime} (expected image/jpeg or image/png)", status=415
+        raise ImageTypeUnsupported(
+            f"Unsupported image type: {mime} (expected image/jpeg or image/png)"
         )
     try:
         with warnings.catch_warnings():
@@ -100,16 +101,15 @@ def open_checked(content):
             image = Image.open(io.BytesIO(content), formats=["JPEG", "PNG"])
             width, height = image.size
             if width > MAX_SIDE or height > MAX_SIDE or width * height > settings.THUMBNAIL_MAX_PIXELS:
-                raise ImageRejected(
+                raise ImageTooLarge(
                     f"Image dimensions {width}x{height} exceed the limit "
-                    f"({MAX_SIDE}px per side, {settings.THUMBNAIL_MAX_PIXELS} pixels)",
-                    status=413,
+                    f"({MAX_SIDE}px per side, {settings.THUMBNAIL_MAX_PIXELS} pixels)"
                 )
             image.load()
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected("Image refused: decompression bomb", status=413) from None
+        raise ImageTooLarge("Image refused: decompression bomb") from None
     except Exception as exc:  # Pillow raises many types for corrupt data
         raise ImageRejected(f"Image could not be decoded: {exc}") from None
     return mime, image

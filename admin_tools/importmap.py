@@ -1,12 +1,7 @@
 """The import map that lets ES modules say ``import * as THREE from "three"`` (and import Spark)."""
 import json
 
-from django.conf import settings
 from django.templatetags.static import static
-
-from icosa import formats
-
-from .brush_assets import brush_assets_url
 
 
 def three_import_map():
@@ -19,17 +14,6 @@ def three_import_map():
             }
         }
     ).replace("</", "<\\/")
-
-
-def loader_config():
-    """What the page's loaders read from its config: decoders, the format table, the byte cap,
-    and where the Open Brush brush assets are (None: brush materials use the fallback)."""
-    return {
-        "decoders": decoder_paths(),
-        "brushAssetsUrl": brush_assets_url(),
-        "formats": formats.page_config(),
-        "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES,
-    }
 
 
 def decoder_paths():

@@ -6,11 +6,21 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from icosa.media import asset_folder
+
+
+#: The storage folder of every thumbnail file (``clean_orphan_thumbnails`` walks it).
+THUMBNAIL_ROOT = "thumbnails"
+
+
+def thumbnail_name(asset_id, filename: str) -> str:
+    """Where a thumbnail file of ``asset_id`` is stored: the one file-naming rule (under the
+    asset's unguessable folder, icosa.media.asset_folder)."""
+    return f"{THUMBNAIL_ROOT}/{asset_folder(asset_id)}/{filename}"
+
 
 def thumbnail_upload_to(instance, filename):
-    from icosa.media import asset_folder
-
-    return f"thumbnails/{asset_folder(instance.asset_id)}/{filename}"
+    return thumbnail_name(instance.asset_id, filename)
 
 
 class ThumbnailVersion(models.Model):
@@ -79,7 +89,7 @@ class ThumbnailClaim(models.Model):
         on_delete=models.CASCADE,
         related_name="thumbnail_claim",
     )
-    runner_id = models.CharField(_("runner"), max_length=128)
+    runner_id = models.CharField(_("runner"), max_length=128, db_index=True)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("claimed by"),
@@ -95,6 +105,49 @@ class ThumbnailClaim(models.Model):
 
     def __str__(self):
         return f"{self.asset_id} leased to {self.runner_id}"
+
+
+class ThumbnailRun(models.Model):
+    """One run of a client (an admin page's Start, one ``render_thumbnails``): what it claimed.
+
+    The server keeps the run's memory so its clients need none: a claim never hands a run an
+    asset it already had, and a forced run regenerates only what existed when it started.
+    """
+
+    id = models.CharField(_("run"), max_length=128, primary_key=True)
+    started_at = models.DateTimeField(_("started"), db_index=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"Run {self.id}"
+
+
+class ThumbnailRunAsset(models.Model):
+    """An asset a run has claimed once; it is never offered to that run again."""
+
+    run = models.ForeignKey(
+        ThumbnailRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="assets"
+    )
+    asset = models.ForeignKey(
+        "icosa.Asset", verbose_name=_("asset"), on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "asset"], name="one_claim_per_run_and_asset"),
+        ]
+
+    def __str__(self):
+        return f"{self.asset_id} in run {self.run_id}"
 
 
 class ThumbnailFailure(models.Model):

@@ -1,5 +1,6 @@
 """Read-side queries for thumbnail work."""
 import hashlib
+from typing import Iterable, Optional
 from urllib.parse import quote
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from icosa.formats import rank
 from icosa import media
 from icosa.models import Asset, Format, Resource, bare_filename
 
-from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection
+from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailRunAsset, ThumbnailSelection, ThumbnailVersion
 
 
 class _Literal(Value):
@@ -39,50 +40,51 @@ class _Literal(Value):
         return "'%s'" % str(value).replace("'", "''"), []
 
 
-class MissingThumbnailsQuerySet(QuerySet):
-    """The missing-thumbnails listing, with an exact ``count()`` that stays cheap at scale.
+def missing_thumbnails(**filters) -> QuerySet:
+    """Assets that need a thumbnail, in a deterministic order (id ascending).
+
+    "Missing" means no thumbnail and state COMPLETE. ``force`` drops the thumbnail
+    condition (regeneration); ``asset_ids`` restricts to a selection; ``exclude_run`` drops
+    the assets that run already claimed (see admin_tools.runs). Count it with
+    :func:`count_missing`, not ``.count()``.
+    """
+    return _missing(**filters)[0]
+
+
+def count_missing(**filters) -> int:
+    """How many assets :func:`missing_thumbnails` would list, cheap at scale and cached briefly.
 
     A plain COUNT probes the failure table once per candidate row to drop assets that
-    failed too often: at 1M assets that is ~180k probes and most of the list request.
-    ``missing_thumbnails()`` records the two terms of the same number instead (candidates,
-    and candidates that failed too often), and ``count()`` takes their difference in one
-    statement, so one snapshot: the first is an index-only count over
-    asset_missing_thumb_idx, the second starts from the small failure table (written as
-    ``pk IN (...)`` so SQLite drives it from there too). Any further chaining (filter,
-    slice, prefetch) returns a plain clone without the terms, which counts the ordinary way.
+    failed too often: at 1M assets that is ~180k probes and most of the list request. This
+    takes the difference of two counts in one statement, so one snapshot: candidates (an
+    index-only count over asset_missing_thumb_idx) minus candidates that failed too often
+    (starting from the small failure table, written as ``pk IN (...)`` so SQLite drives it
+    from there too).
 
     Even so an exact count walks every missing asset (~30 ms at 1M on PostgreSQL), so the
     result is kept for ``THUMBNAIL_COUNT_CACHE_SECONDS`` per distinct query: a progress
     figure may lag a few seconds, a page of the listing never does.
     """
-
-    _count_terms = None
-
-    def count(self):
-        if self._count_terms is None or self._result_cache is not None:
-            return super().count()
-        parts, params = [], []
-        for queryset in self._count_terms:
-            sql, part_params = (
-                queryset.order_by().values("pk").query.get_compiler(self.db).as_sql()
-            )
-            parts.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")
-            params.extend(part_params)
-        sql = "SELECT " + " - ".join(parts)
-        seconds = settings.THUMBNAIL_COUNT_CACHE_SECONDS
-        key = "missing-thumbnails-count:" + hashlib.sha256(
-            f"{self.db}\0{sql}\0{params!r}".encode()
-        ).hexdigest()
-        if seconds > 0:
-            cached = cache.get(key)
-            if cached is not None:
-                return cached
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(sql, params)
-            total = cursor.fetchone()[0]
-        if seconds > 0:
-            cache.set(key, total, seconds)
-        return total
+    _listed, terms = _missing(**filters)
+    db = terms[0].db
+    parts, params = [], []
+    for queryset in terms:
+        sql, part_params = queryset.order_by().values("pk").query.get_compiler(db).as_sql()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")
+        params.extend(part_params)
+    sql = "SELECT " + " - ".join(parts)
+    seconds = settings.THUMBNAIL_COUNT_CACHE_SECONDS
+    key = "missing-thumbnails-count:" + hashlib.sha256(f"{db}\0{sql}\0{params!r}".encode()).hexdigest()
+    if seconds > 0:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        total = cursor.fetchone()[0]
+    if seconds > 0:
+        cache.set(key, total, seconds)
+    return total
 
 
 def selection_ids(selection):
@@ -101,28 +103,24 @@ def selection_ids(selection):
     return RawSQL(sql, [key])
 
 
-def missing_thumbnails(
+def _missing(
     *,
-    viewer_compatible_only=True,
-    include_failed=False,
-    asset_ids=None,
-    force=False,
-    exclude_claimed=False,
-    owner=None,
-    format_type=None,
+    viewer_compatible_only: bool = True,
+    include_failed: bool = False,
+    asset_ids: Optional[Iterable[int]] = None,
+    force: bool = False,
+    exclude_claimed: bool = False,
+    exclude_run: Optional[str] = None,
+    owner: Optional[str] = None,
+    format_type: Optional[str] = None,
     created_after=None,
     created_before=None,
     generated_before=None,
-    renderer_not=None,
-):
-    """Assets that need a thumbnail, in a deterministic order (id ascending).
-
-    "Missing" means no thumbnail and state COMPLETE. ``force`` drops the thumbnail
-    condition (regeneration); ``asset_ids`` restricts to a selection.
-    """
+    renderer_not: Optional[str] = None,
+) -> tuple:
+    """(the listing, the querysets whose counts' difference is its size)."""
     # The literals match asset_missing_thumb_idx's condition (see _Literal).
-    qs = MissingThumbnailsQuerySet(model=Asset)
-    qs = qs.filter(state=_Literal(Asset.State.COMPLETE.value))
+    qs = Asset.objects.filter(state=_Literal(Asset.State.COMPLETE.value))
     if not force:
         qs = qs.filter(thumbnail=_Literal(""))
     if viewer_compatible_only:
@@ -132,11 +130,13 @@ def missing_thumbnails(
     # Leases and failures are excluded as "id NOT IN (small table)", not through the
     # reverse one-to-one (a LEFT JOIN filtered on IS NULL). PostgreSQL estimates that join
     # from the small table's own statistics: with only live leases it expects one
-    # surviving row, and claim_assets' locking query then ran for over 30 s at 1M assets
+    # surviving row, and the claim's locking query then ran for over 30 s at 1M assets
     # (bench/README.md). The sets are the same; asset_id is never NULL.
     if exclude_claimed:
         leased_ids = ThumbnailClaim.objects.filter(expires_at__gt=timezone.now()).values("asset_id")
         qs = qs.exclude(pk__in=leased_ids)
+    if exclude_run:
+        qs = qs.exclude(pk__in=ThumbnailRunAsset.objects.filter(run_id=exclude_run).values("asset_id"))
     if owner:
         qs = qs.filter(Q(owner__username=owner) | Q(owner__email=owner))
     if format_type:
@@ -153,22 +153,19 @@ def missing_thumbnails(
         qs = qs.exclude(thumbnail_versions__is_current=True, thumbnail_versions__renderer=renderer_not)
     qs = qs.order_by("id")
     if include_failed:
-        qs._count_terms = (qs,)
-        return qs
+        return qs, (qs,)
     failed_ids = ThumbnailFailure.objects.filter(
         attempts__gte=settings.THUMBNAIL_MAX_FAILURES
     ).values("asset_id")
-    result = qs.exclude(pk__in=failed_ids)
     failed = qs.filter(pk__in=failed_ids)
     if not viewer_compatible_only:
         # Always true (the column is NOT NULL), but it lets each failed id be looked up in
         # asset_missing_thumb_idx (is_viewer_compatible, id) instead of scanning all of it.
         failed = failed.filter(is_viewer_compatible__in=[_Literal(True), _Literal(False)])
-    result._count_terms = (qs, failed)
-    return result
+    return qs.exclude(pk__in=failed_ids), (qs, failed)
 
 
-def asset_listing(page):
+def asset_listing(page: QuerySet) -> list:
     """The API's asset dicts for one page of assets (a sliced queryset), in its order.
 
     Two flat queries (assets with owners and failures; formats with their files) into plain
@@ -210,7 +207,7 @@ def asset_listing(page):
     ]
 
 
-def _formats_by_asset(asset_ids):
+def _formats_by_asset(asset_ids: list) -> dict:
     """{asset id: [format dict, preferred first]} from one query over formats and their files."""
     file_url = _file_url_function(Resource._meta.get_field("file").storage)
     rows = (
@@ -271,7 +268,7 @@ def _formats_by_asset(asset_ids):
     return by_asset
 
 
-def _resource_entries(resources, root):
+def _resource_entries(resources: list, root: Optional[dict]) -> list:
     """Each file of a format with the name its loader asks for: relative to the root file's
     folder (how a .gltf names its .bin and textures), else the bare file name."""
     base = root["file"].rsplit("/", 1)[0] + "/" if root and root["file"] else ""
@@ -308,7 +305,7 @@ def _link(file_url, name, visibility):
     return media.file_url(name, visibility=visibility)
 
 
-def _url_pattern(name):
+def _url_pattern(name: str):
     """``reverse(name, args=[value])`` for many values at the cost of one reverse()."""
     marker = "0marker0"
     template = reverse(name, args=[marker])
@@ -317,7 +314,23 @@ def _url_pattern(name):
     return lambda value: head + quote(str(value), safe=_PATH_SAFE) + tail
 
 
-def thumbnail_progress():
+def referenced_files(*, exclude_versions: Iterable[int] = ()) -> set:
+    """Every thumbnail file name a version or an asset still refers to.
+
+    ``exclude_versions`` leaves out versions about to be deleted (prune): their files count
+    only if something else uses them too.
+    """
+    names = set()
+    versions = ThumbnailVersion.objects.exclude(pk__in=list(exclude_versions))
+    assets = Asset.objects.exclude(thumbnail="")
+    for rows in (versions, assets):
+        for thumbnail, preview in rows.values_list("thumbnail", "preview_image"):
+            names.update((thumbnail, preview))
+    names.discard("")
+    return names
+
+
+def thumbnail_progress() -> dict:
     """Counts an operator checks during a long job."""
     now = timezone.now()
     complete = Asset.objects.filter(state=Asset.State.COMPLETE)

@@ -1,19 +1,20 @@
-"""Write-side of thumbnail work. The only code that stores thumbnails or hands out claims."""
+"""Write-side of thumbnail work. The only code that stores thumbnails; claims are in runs.py."""
 import logging
-from datetime import timedelta
+from datetime import datetime
+from typing import Iterable, Optional
 
-from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.core.files.storage import Storage
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from icosa.media import asset_folder
 from icosa.models import Asset
 
-from .images import ImageRejected, decode_base64_image, make_derivatives
-from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
-from .selectors import missing_thumbnails
+from . import runs
+from .images import decode_base64_image, make_derivatives
+from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion, thumbnail_name
+from .selectors import referenced_files
 
 logger = logging.getLogger(__name__)
 
@@ -26,19 +27,18 @@ class ClaimConflict(Exception):
     """The asset is leased to another runner."""
 
 
-def _storage():
+def _storage() -> Storage:
     return ThumbnailVersion._meta.get_field("thumbnail").storage
 
 
-def _write_files(asset_id, derivatives):
+def _write_files(asset_id: int, derivatives) -> list:
     """Save both derivatives; on any failure remove what was written and raise."""
     storage = _storage()
     stem = derivatives.content_hash[:16]
-    folder = asset_folder(asset_id)
     written = []
     try:
         for kind, derivative in (("thumb", derivatives.thumbnail), ("preview", derivatives.preview)):
-            name = f"thumbnails/{folder}/{stem}-{kind}-{derivative.width}x{derivative.height}.jpg"
+            name = thumbnail_name(asset_id, f"{stem}-{kind}-{derivative.width}x{derivative.height}.jpg")
             written.append(storage.save(name, ContentFile(derivative.content)))
     except Exception as exc:
         logger.exception("Storage write failed for asset %s", asset_id)
@@ -47,7 +47,7 @@ def _write_files(asset_id, derivatives):
     return written
 
 
-def _delete_files(names):
+def _delete_files(names: Iterable[str]) -> None:
     storage = _storage()
     for name in names:
         try:
@@ -56,7 +56,7 @@ def _delete_files(names):
             logger.exception("Could not delete %s", name)
 
 
-def _check_claim(asset, runner_id, user, now):
+def _check_claim(asset: Asset, runner_id: str, user, now: datetime) -> None:
     """A live lease belongs to one runner of one user; anyone else is refused (without
     learning who holds it)."""
     claim = ThumbnailClaim.objects.filter(asset=asset, expires_at__gt=now).first()
@@ -64,7 +64,7 @@ def _check_claim(asset, runner_id, user, now):
         raise ClaimConflict(f"Asset {asset.pk} is leased to another runner")
 
 
-def _make_current(asset, version, user, now):
+def _make_current(asset: Asset, version: ThumbnailVersion, user, now: datetime) -> None:
     ThumbnailVersion.objects.filter(asset=asset, is_current=True).exclude(pk=version.pk).update(
         is_current=False
     )
@@ -94,9 +94,16 @@ def _make_current(asset, version, user, now):
 
 
 def store_thumbnail(
-    *, asset_id, thumbnail_base64, user, runner_id="", renderer="", render_settings=None
-):
-    """Validate an upload, write its derivatives, then point the asset at them.
+    *,
+    asset_id: int,
+    thumbnail_base64: str,
+    user,
+    runner_id: str = "",
+    renderer: str = "",
+    render_settings: Optional[dict] = None,
+) -> tuple:
+    """Validate an upload, write its derivatives, then point the asset at them; returns
+    ``(asset, version)``.
 
     Order matters: validation first (nothing written), storage second (a storage failure
     leaves the asset as it was), database last (a database failure removes the new files).
@@ -128,7 +135,7 @@ def store_thumbnail(
             )
             version.save()
             _make_current(asset, version, user, now)
-            ThumbnailClaim.objects.filter(asset=asset).delete()
+            runs.end_lease(asset, runner_id=runner_id, now=now)
             ThumbnailFailure.objects.filter(asset=asset).delete()
     except BaseException:
         _delete_files(written)
@@ -136,7 +143,9 @@ def store_thumbnail(
     return asset, version
 
 
-def record_failure(*, asset_id, reason, detail="", user=None, runner_id=""):
+def record_failure(
+    *, asset_id: int, reason: str, detail: str = "", user=None, runner_id: str = ""
+) -> ThumbnailFailure:
     """Count a failed render and end the lease, so the next batch starts elsewhere."""
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=asset_id)
@@ -163,71 +172,17 @@ def record_failure(*, asset_id, reason, detail="", user=None, runner_id=""):
                 last_failed_at=now,
             )
             failure.refresh_from_db()
-        ThumbnailClaim.objects.filter(asset=asset).delete()
+        runs.end_lease(asset, runner_id=runner_id, now=now)
     return failure
 
 
-def claim_assets(*, user, runner_id, count, exclude_ids=None, **filters):
-    """Lease up to ``count`` assets to ``runner_id``; nobody else gets them until it expires.
-
-    ``exclude_ids`` are never handed out (a runner's own failures, so one run does not
-    retry them over and over).
-
-    PostgreSQL takes row locks with SKIP LOCKED; SQLite runs the transaction with
-    BEGIN IMMEDIATE (see settings), which serialises claimers.
-    """
-    lease = timedelta(seconds=settings.THUMBNAIL_CLAIM_SECONDS)
-    with transaction.atomic():
-        now = timezone.now()
-        ids = []
-        for _attempt in range(5):
-            candidates = missing_thumbnails(exclude_claimed=True, **filters)
-            if exclude_ids:
-                candidates = candidates.exclude(pk__in=list(exclude_ids))
-            rows = Asset.objects.filter(pk__in=candidates.values("pk")).order_by("id")
-            if connection.features.has_select_for_update_skip_locked:
-                rows = rows.select_for_update(skip_locked=True)
-            locked = list(rows.values_list("pk", flat=True)[:count])
-            # A fresh statement sees claims committed while we waited for the row locks;
-            # the candidate query's snapshot may predate them.
-            taken = set(
-                ThumbnailClaim.objects.filter(
-                    asset_id__in=locked, expires_at__gt=now
-                ).values_list("asset_id", flat=True)
-            )
-            ids = [pk for pk in locked if pk not in taken]
-            if ids or not locked:
-                break
-        ThumbnailClaim.objects.filter(asset_id__in=ids).delete()
-        ThumbnailClaim.objects.bulk_create(
-            ThumbnailClaim(
-                asset_id=pk,
-                runner_id=runner_id,
-                claimed_by=user,
-                claimed_at=now,
-                expires_at=now + lease,
-            )
-            for pk in ids
-        )
-    return ids
-
-
-def release_claims(*, runner_id, asset_ids, user):
-    """Give leased assets back to the pool (Stop, Ctrl-C, page unload): only this user's
-    leases held by this runner."""
-    deleted, _ = ThumbnailClaim.objects.filter(
-        runner_id=runner_id, claimed_by=user, asset_id__in=list(asset_ids)
-    ).delete()
-    return deleted
-
-
-def save_selection(*, asset_ids, user, force=True):
+def save_selection(*, asset_ids: Iterable[int], user, force: bool = True) -> ThumbnailSelection:
     return ThumbnailSelection.objects.create(
         asset_ids=[str(pk) for pk in asset_ids], created_by=user, force=force
     )
 
 
-def revert_thumbnail(*, version, user):
+def revert_thumbnail(*, version: ThumbnailVersion, user) -> ThumbnailVersion:
     """Make an earlier version current again; the revert is itself a recorded version."""
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=version.asset_id)
@@ -255,7 +210,7 @@ def revert_thumbnail(*, version, user):
     return new_version
 
 
-def prune_versions(*, keep, dry_run=False):
+def prune_versions(*, keep: int, dry_run: bool = False) -> tuple:
     """Delete all but the newest ``keep`` non-current versions per asset, and their files.
 
     A file still used by a kept version or by an asset is never deleted.
@@ -282,14 +237,7 @@ def prune_versions(*, keep, dry_run=False):
             doomed.extend(old[keep:])
         doomed_ids = {v.pk for v in doomed}
         candidate_files = {name for v in doomed for name in (v.thumbnail.name, v.preview_image.name)}
-        still_used = set()
-        for thumb, preview in ThumbnailVersion.objects.exclude(pk__in=doomed_ids).values_list(
-            "thumbnail", "preview_image"
-        ):
-            still_used.update((thumb, preview))
-        for thumb, preview in Asset.objects.exclude(thumbnail="").values_list("thumbnail", "preview_image"):
-            still_used.update((thumb, preview))
-        files = sorted(candidate_files - still_used)
+        files = sorted(candidate_files - referenced_files(exclude_versions=doomed_ids))
         storage = _storage()
         freed = 0
         for name in files:
@@ -305,12 +253,9 @@ def prune_versions(*, keep, dry_run=False):
 
 __all__ = [
     "ClaimConflict",
-    "ImageRejected",
     "StorageUnavailable",
-    "claim_assets",
     "prune_versions",
     "record_failure",
-    "release_claims",
     "revert_thumbnail",
     "save_selection",
     "store_thumbnail",

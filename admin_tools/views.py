@@ -2,7 +2,8 @@
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_deny
 
-from .importmap import loader_config, three_import_map
+from .importmap import three_import_map
+from .pageconfig import page_config
 
 
 @xframe_options_deny
@@ -10,5 +11,5 @@ def headless_page(request):
     return render(
         request,
         "batch_thumbs/headless.html",
-        {"import_map": three_import_map(), "config": loader_config()},
+        {"import_map": three_import_map(), "config": page_config()},
     )

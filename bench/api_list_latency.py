@@ -210,7 +210,7 @@ def child(args):
                 for pk in rng.sample(missing, min(200, len(missing)))
             )
             common.analyze()
-            total = selectors.missing_thumbnails().count()
+            total = selectors.count_missing()
             total_all = Asset.objects.count()
             ids_sample = sorted(rng.sample(range(1, total_all + 1), 100))
             out["plans"][size] = {}

@@ -99,52 +99,45 @@ def setup_database(media_root, args):
 
 
 def run_options(server, token, asset_ids, args, *, workers, fixed_wait_ms=0):
-    from django.templatetags.static import static
-    from django.urls import reverse
+    from admin_tools.runner import find_chromium
+    from pages import bench_options
 
-    from admin_tools.importmap import decoder_paths
-    from admin_tools.runner import RunOptions, find_chromium
-
-    return RunOptions(
-        server=server,
-        token=token,
-        runner_id=f"bench-{workers}w{'-wait' if fixed_wait_ms else ''}",
-        page_url=server + reverse("batch_thumbs:headless"),
-        module_url=static("batch_thumbs/headless.js"),
-        decoders=decoder_paths(),
+    options = bench_options(
+        server,
+        token,
+        runner_name=f"bench-{workers}w{'-wait' if fixed_wait_ms else ''}",
+        chromium=find_chromium(args.chromium),
+        gpu=args.gpu,
         workers=workers,
         batch_size=10,
         filters={"force": True, "asset_ids": [str(pk) for pk in asset_ids]},
-        gpu=args.gpu,
-        chromium=find_chromium(args.chromium),
-        fixed_wait_ms=fixed_wait_ms,
-        recycle_after=0,
     )
+    options.fixed_wait_ms = fixed_wait_ms
+    return options
 
 
 def measure_floor(options, assets):
     """``floor()`` for every asset in one fresh, reused page; wall and in-page ms."""
-    from admin_tools.runner.browser import BrowserSession, PageWorker
+    from admin_tools.runner.browser import BrowserSession
+    from pages import FloorPage
 
     async def main():
         session = BrowserSession(executable_path=options.chromium, gpu=options.gpu)
         await session.start()
         try:
-            page = PageWorker(
+            page = FloorPage(
                 session,
                 index=0,
                 page_url=options.page_url,
                 module_url=options.module_url,
-                config=options.page_config("bench-floor"),
+                config=options.page_config(0),
             )
             info = await page.open()
             wall, inpage, stages, failed = [], [], [], 0
             started = time.perf_counter()
             for asset in assets:
                 t0 = time.perf_counter()
-                result = await page.process(
-                    asset, floor=True, timeout=options.timeout + 30
-                )
+                result = await page.floor(asset, timeout=options.timeout + 30)
                 wall.append((time.perf_counter() - t0) * 1000)
                 inpage.append(float(result.get("ms") or 0))
                 stages.append(result.get("timings") or {})
@@ -176,9 +169,11 @@ def measure_floor(options, assets):
 
 
 def measure_run(options, label):
-    from admin_tools.runner import Runner
+    from pages import WaitingRunner
 
-    summary = Runner(options).run()
+    runner = WaitingRunner(options)
+    runner.fixed_wait_ms = getattr(options, "fixed_wait_ms", 0)
+    summary = runner.run()
     if summary.error:
         raise SystemExit(f"{label}: the run could not work: {summary.error}")
     n = summary.processed
@@ -240,6 +235,7 @@ def main():
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     user, sets = setup_database(media_root, args)
 
+    from admin_tools.pageconfig import api_base
     from admin_tools.runner import EmbeddedServer, ThumbnailApi
     from icosa.jwt_auth import mint_token
 
@@ -247,7 +243,7 @@ def main():
     load = os.getloadavg()
     rows = []
     with EmbeddedServer() as server:
-        api = ThumbnailApi(server.url + "/api/v1", token, runner_id="bench")
+        api = ThumbnailApi(server.url + api_base(), token, runner_id="bench")
         for set_name, ids in sets.items():
             assets = api.missing(
                 limit=100, force=True, asset_ids=[str(pk) for pk in ids]

@@ -111,18 +111,19 @@ async def sample(page, label, started):
 
 
 async def measure(options, assets, total, checkpoints, recycle_every=0):
-    from admin_tools.runner.browser import BrowserSession, PageWorker
+    from admin_tools.runner.browser import BrowserSession
+    from pages import FloorPage
 
     session = BrowserSession(executable_path=options.chromium, gpu=options.gpu)
     await session.start()
     rows = []
     try:
-        page = PageWorker(
+        page = FloorPage(
             session,
             index=0,
             page_url=options.page_url,
             module_url=options.module_url,
-            config=options.page_config("bench-memory"),
+            config=options.page_config(0),
         )
         info = await page.open()
         failed = 0
@@ -130,7 +131,7 @@ async def measure(options, assets, total, checkpoints, recycle_every=0):
         for n in range(1, total + 1):
             if recycle_every and n > 1 and (n - 1) % recycle_every == 0:
                 await page.open()
-            result = await page.process(assets[(n - 1) % len(assets)], floor=True, timeout=options.timeout + 30)
+            result = await page.floor(assets[(n - 1) % len(assets)], timeout=options.timeout + 30)
             failed += result.get("status") != "done"
             if n in checkpoints:
                 rows.append(await sample(page, n, started))
@@ -139,7 +140,7 @@ async def measure(options, assets, total, checkpoints, recycle_every=0):
         # belongs to the page, it goes with it.
         await page.open()
         for n in range(1, 51):
-            result = await page.process(assets[(n - 1) % len(assets)], floor=True, timeout=options.timeout + 30)
+            result = await page.floor(assets[(n - 1) % len(assets)], timeout=options.timeout + 30)
             failed += result.get("status") != "done"
         rows.append(await sample(page, f"{total} + fresh page + 50", started))
         print(f"   {rows[-1]}", flush=True)
@@ -179,31 +180,17 @@ def main():
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     user, ids = setup_database(media_root)
 
-    from django.templatetags.static import static
-    from django.urls import reverse
-
-    from admin_tools.importmap import decoder_paths
-    from admin_tools.runner import EmbeddedServer, RunOptions, ThumbnailApi, find_chromium
+    from admin_tools.runner import EmbeddedServer, ThumbnailApi, find_chromium
+    from pages import bench_options
     from icosa.jwt_auth import mint_token
 
     token = mint_token(user=user, minutes=240, purpose="bench")
     with EmbeddedServer() as server:
-        api = ThumbnailApi(server.url + "/api/v1", token, runner_id="bench")
-        assets = api.missing(limit=100, force=True, asset_ids=[str(pk) for pk in ids])["assets"]
-        options = RunOptions(
-            server=server.url,
-            token=token,
-            runner_id="bench-memory",
-            page_url=server.url + reverse("batch_thumbs:headless"),
-            module_url=static("batch_thumbs/headless.js"),
-            decoders=decoder_paths(),
-            workers=1,
-            batch_size=10,
-            filters={"force": True},
-            gpu=args.gpu,
-            chromium=find_chromium(args.chromium),
-            recycle_after=0,
+        options = bench_options(
+            server.url, token, runner_name="bench-memory", chromium=find_chromium(args.chromium), gpu=args.gpu
         )
+        api = ThumbnailApi(options.api_base, token, runner_id="bench")
+        assets = api.missing(limit=100, force=True, asset_ids=[str(pk) for pk in ids])["assets"]
         print(f"== {len(assets)} distinct models, {total} renders in one page", flush=True)
         info, rows, failed = asyncio.run(measure(options, assets, total, checkpoints, args.recycle_every))
 

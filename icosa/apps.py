@@ -8,3 +8,6 @@ class IcosaConfig(AppConfig):
 
     def ready(self):
         from . import security  # noqa: F401 (registers the key check)
+        from . import services
+
+        services.connect()

@@ -370,7 +370,9 @@ def import_planned(planned, *, owner=None, name=None, state=Asset.State.COMPLETE
             fmt.root_resource = root
             fmt.save(update_fields=["root_resource"])
         asset.state = state
-        asset.save()
+        # Only the state: is_viewer_compatible was set in the database when the format was
+        # saved (icosa.services), and this instance still holds the old value.
+        asset.save(update_fields=["state", "update_time"])
     return asset
 
 

@@ -16,6 +16,8 @@ from django.utils import timezone
 from ninja.errors import AuthorizationError
 from ninja.security import HttpBearer
 
+from .models import THUMBNAIL_PERMISSION
+
 ALGORITHM = "HS256"
 SCOPE = "thumbnails"
 _SUB = re.compile(r"[1-9][0-9]{0,18}")
@@ -129,7 +131,7 @@ def _permission_sql():
 class StaffJWTAuth(JWTAuth):
     """Authenticated and allowed to change thumbnails, else 403."""
 
-    permission = "icosa.change_asset_thumbnail"
+    permission = THUMBNAIL_PERMISSION
 
     def users(self):
         """Users with the permission looked up in the same query: one round trip per request

@@ -9,7 +9,6 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .formats import DRAWABLE_TYPES
 from .formats import choices as format_choices
 from .media import asset_folder, file_url, validate_resource_contenttype, validate_resource_file
 
@@ -74,6 +73,11 @@ class User(AbstractUser):
         return mint_token(user=self, minutes=minutes, purpose=purpose)
 
 
+#: The one permission the thumbnail API, the generator page and its actions require.
+THUMBNAIL_PERMISSION_CODENAME = "change_asset_thumbnail"
+THUMBNAIL_PERMISSION = f"icosa.{THUMBNAIL_PERMISSION_CODENAME}"
+
+
 class Asset(models.Model):
     class Visibility(models.TextChoices):
         PUBLIC = "PUBLIC", _("Public")
@@ -135,7 +139,7 @@ class Asset(models.Model):
 
     class Meta:
         ordering = ["-create_time", "-id"]
-        permissions = [("change_asset_thumbnail", _("Can change asset thumbnails"))]
+        permissions = [(THUMBNAIL_PERMISSION_CODENAME, _("Can change asset thumbnails"))]
         indexes = [
             # Backs missing_thumbnails(): filter on thumbnail/state, order by id.
             models.Index(
@@ -148,31 +152,12 @@ class Asset(models.Model):
     def __str__(self):
         return self.name or self.url
 
-    def save(self, *args, **kwargs):
-        if self.pk:
-            self.is_viewer_compatible = self.compute_viewer_compatible()
-            update_fields = kwargs.get("update_fields")
-            if update_fields is not None:
-                kwargs["update_fields"] = set(update_fields) | {"is_viewer_compatible"}
-        super().save(*args, **kwargs)
-
     def get_absolute_url(self):
         return reverse("icosa:asset", args=[self.url])
 
     def preview_url(self):
         """The preview image's link, signed unless the asset is public."""
         return file_url(self.preview_image.name, visibility=self.visibility) if self.preview_image else ""
-
-    def compute_viewer_compatible(self):
-        return self.formats.filter(format_type__in=DRAWABLE_TYPES).exists()
-
-    def refresh_viewer_compatible(self):
-        """Re-derive is_viewer_compatible after formats changed."""
-        value = self.compute_viewer_compatible()
-        if value != self.is_viewer_compatible:
-            Asset.objects.filter(pk=self.pk).update(is_viewer_compatible=value)
-            self.is_viewer_compatible = value
-        return value
 
 
 class Format(models.Model):
@@ -199,16 +184,6 @@ class Format(models.Model):
 
     def __str__(self):
         return f"{self.format_type} of {self.asset_id}"
-
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        self.asset.refresh_viewer_compatible()
-
-    def delete(self, *args, **kwargs):
-        asset = self.asset
-        result = super().delete(*args, **kwargs)
-        asset.refresh_viewer_compatible()
-        return result
 
 
 class Resource(models.Model):

@@ -28,13 +28,19 @@ def test_viewer_compatibility_is_derived_from_formats():
     assert asset.is_viewer_compatible is False
 
 
-def test_save_recomputes_viewer_compatibility_even_with_update_fields():
+def test_saving_an_asset_leaves_compatibility_to_the_service(django_assert_num_queries):
+    """Asset.save() writes the row and nothing else (no formats query on every thumbnail
+    store); refresh_viewer_compatible() puts a stale flag right."""
+    from icosa.services import refresh_viewer_compatible
+
     asset = Asset.objects.create(name="a")
     Format.objects.create(asset=asset, format_type="OBJ")
     Asset.objects.filter(pk=asset.pk).update(is_viewer_compatible=False)
     asset.refresh_from_db()
     asset.name = "renamed"
-    asset.save(update_fields=["name"])
+    with django_assert_num_queries(1):
+        asset.save(update_fields=["name"])
+    assert refresh_viewer_compatible(asset) is True
     asset.refresh_from_db()
     assert asset.is_viewer_compatible is True
 

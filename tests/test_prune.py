@@ -17,7 +17,9 @@ from icosa.models import Asset
 
 from .conftest import b64, make_image
 
-pytestmark = pytest.mark.django_db
+# transaction=True: prune deletes files on commit (transaction.on_commit), which a test
+# wrapped in a rolled-back transaction never reaches.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 COLOURS = ["red", "green", "blue", "orange", "purple", "black"]
 

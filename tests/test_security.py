@@ -617,7 +617,6 @@ def _ids(n):
 CAP_ATTACKS = {
     "asset_ids in one string": ("get", "/admin/assets/missing-thumbnails?asset_ids=" + _ids(10001), None, "asset_ids: at most 10000 ids per request"),
     "claim asset_ids": ("post", "/admin/thumbnail-jobs/claim", {"runner_id": "r", "asset_ids": [_ids(10001)]}, "asset_ids: at most 10000 ids per request"),
-    "claim exclude_asset_ids": ("post", "/admin/thumbnail-jobs/claim", {"runner_id": "r", "exclude_asset_ids": [_ids(10001)]}, "exclude_asset_ids: at most 10000 ids per request"),
     "render_settings": ("post", "upload", {"thumbnail_base64": b64(make_image()), "runner_id": "r", "render_settings": {"x": "y" * 20000}}, "render_settings: at most 16384 bytes"),
 }
 

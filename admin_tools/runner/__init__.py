@@ -9,7 +9,8 @@
 
 from .browser import BrowserUnavailable, find_chromium
 from .client import ApiError, AuthError, ThumbnailApi
-from .run import RunListener, Runner, RunnerUnavailable, RunOptions
+from .options import RunOptions
+from .run import RunListener, Runner, RunnerUnavailable
 from .server import EmbeddedServer, ServerError
 from .summary import AssetResult, RunSummary
 

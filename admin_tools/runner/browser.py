@@ -51,10 +51,6 @@ SETUP_SCRIPT = """async ({module, config}) => {
     const headless = await import(module);
     return headless.setup(config);
 }"""
-PROCESS_SCRIPT = """async ({module, asset, options}) => {
-    const headless = await import(module);
-    return headless.processOne(asset, options);
-}"""
 START_SCRIPT = """async ({module, asset, options}) => {
     const headless = await import(module);
     return headless.startOne(asset, options);
@@ -63,22 +59,15 @@ FINISH_SCRIPT = """async ({module, assetId}) => {
     const headless = await import(module);
     return headless.finishOne(assetId);
 }"""
-FLOOR_SCRIPT = """async ({module, asset, options}) => {
-    const headless = await import(module);
-    return headless.floor(asset, options);
-}"""
 ABORT_SCRIPT = """async ({module, message, assetId}) => {
     const headless = await import(module);
     return headless.abort(message, assetId);
 }"""
-# The page names its own module and decoder folders (a remote gallery may serve its static
-# files from elsewhere); use those when it does.
+# The page names its own module (a remote gallery may serve its static files from elsewhere);
+# use that when it does. Decoder folders and defaults headless.js reads from the page itself.
 DISCOVER_SCRIPT = """() => {
     const script = document.querySelector('script[type="module"][src*="headless.js"]');
-    const holder = document.getElementById('batch-thumbs-config');
-    let config = null;
-    try { config = holder ? JSON.parse(holder.textContent) : null; } catch (error) {}
-    return {module: script ? script.src : null, config};
+    return script ? script.src : null;
 }"""
 MEMORY_SCRIPT = """async ({module}) => {
     const headless = await import(module);
@@ -226,12 +215,9 @@ class PageWorker:
                 f"{self.page_url} answered HTTP {response.status} {response.status_text}"
             )
         try:
-            found = await self.page.evaluate(DISCOVER_SCRIPT)
-            if found.get("module"):
-                self.module_url = found["module"]
-            decoders = (found.get("config") or {}).get("decoders")
-            if decoders:
-                self.config["decoders"] = decoders
+            module = await self.page.evaluate(DISCOVER_SCRIPT)
+            if module:
+                self.module_url = module
             self.info = await self.page.evaluate(
                 SETUP_SCRIPT, {"module": self.module_url, "config": self.config}
             )
@@ -245,14 +231,6 @@ class PageWorker:
                 "No WebGL context: setup() reported no renderer string"
             )
         return self.info
-
-    async def process(self, asset, *, options=None, timeout=None, floor=False):
-        """``processOne`` (or ``floor``) for one asset; raises PageCrashed or PageHung."""
-        script = FLOOR_SCRIPT if floor else PROCESS_SCRIPT
-        payload = {"module": self.module_url, "asset": asset, "options": options or {}}
-        result = await self._evaluate(script, payload, timeout)
-        self.models += 1
-        return result
 
     async def start(self, asset, *, options=None, timeout=None):
         """``startOne``: back once the picture is taken, while its upload goes on.

@@ -79,28 +79,25 @@ class ThumbnailApi:
         self.token = token
         self.runner_id = runner_id
         self.user_agent = user_agent
-        self.last_date_header = None
         self._opener = urllib.request.build_opener(_SameOriginRedirects)
 
     # -- operations ---------------------------------------------------------------------------
 
-    def claim(self, *, count, exclude_asset_ids=None, **filters):
-        """Lease up to ``count`` assets: ``{"assets": [...], "lease_seconds", "remaining"}``."""
+    def claim(self, *, count, run_id=None, **filters):
+        """Lease up to ``count`` assets for ``run_id``: ``{"assets", "lease_seconds", "remaining"}``."""
         body = {"runner_id": self.runner_id, "count": count, **_clean(filters)}
-        if exclude_asset_ids:
-            body["exclude_asset_ids"] = [str(pk) for pk in exclude_asset_ids]
+        if run_id:
+            body["run_id"] = run_id
         return self.request("POST", f"{ADMIN_PREFIX}/thumbnail-jobs/claim", body=body)
 
-    def release(self, asset_ids):
-        """Give leased assets back to the pool; returns how many leases were ended."""
-        ids = [str(pk) for pk in asset_ids]
-        if not ids:
-            return 0
-        answer = self.request(
-            "POST",
-            f"{ADMIN_PREFIX}/thumbnail-jobs/release",
-            body={"runner_id": self.runner_id, "asset_ids": ids},
-        )
+    def release(self, asset_ids=None):
+        """End the leases on ``asset_ids``, or every lease of this runner; how many ended."""
+        body = {"runner_id": self.runner_id}
+        if asset_ids is not None:
+            body["asset_ids"] = [str(pk) for pk in asset_ids]
+            if not body["asset_ids"]:
+                return 0
+        answer = self.request("POST", f"{ADMIN_PREFIX}/thumbnail-jobs/release", body=body)
         return answer.get("released", 0)
 
     def report_failure(self, asset_id, *, reason, detail=""):
@@ -152,7 +149,6 @@ class ThumbnailApi:
             request.add_unredirected_header("Authorization", f"Bearer {self.token}")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                self.last_date_header = response.headers.get("Date")
                 return _parse(response.read())
         except urllib.error.HTTPError as error:
             payload = _parse(error.read(), strict=False)

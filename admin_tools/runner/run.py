@@ -1,22 +1,26 @@
-"""The run loop: claim work through the API, hand each asset to a page, release leftovers.
+"""The run loop: each worker page claims work through the API, renders it, and reports.
 
-Python never renders. It claims assets under a lease (``POST /thumbnail-jobs/claim``), so
-runners on other machines and admins' pages never get the same asset, and gives each one to
-``headless.js`` in one of the worker pages, which loads, renders, captures and uploads it (or
-records its failure) itself. Each page renders the next asset while the previous one uploads
-(``startOne`` / ``finishOne``), so a single page is not idle during the round trip. On a stop
-(Ctrl-C, SIGTERM, a fatal error) the asset in flight is aborted and every lease this run
-still holds is released, so a rerun (or another runner) continues where it stopped.
+Python never renders. Each worker claims assets under a lease (``POST /thumbnail-jobs/claim``,
+naming this run and its own runner id), so runners on other machines and admins' pages never
+get the same asset, and gives each one to ``headless.js`` in its page, which loads, renders,
+captures and uploads it (or records its failure) itself. A page renders the next asset while
+the previous one uploads (``startOne`` / ``finishOne``), so it is not idle during the round
+trip.
+
+The run keeps no lease bookkeeping: the server owns the policy (admin_tools/runs.py). It
+never hands this run an asset twice, keeps a worker's queued leases alive while the worker
+reports results, and bounds a forced run by the run's start. The run only says what
+happened: an asset it could not settle (skipped, a failure that was not recorded) is
+released at once, and on a stop (the end, Ctrl-C, SIGTERM, a fatal error) the asset in
+flight is aborted and every worker releases all its leases in one call, so a rerun (or
+another runner) continues where it stopped.
 """
 
 import asyncio
-import email.utils
 import logging
 import signal
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Optional
+from collections import deque
 
 from .browser import (
     BrowserSession,
@@ -27,7 +31,8 @@ from .browser import (
     PageWorker,
 )
 from .client import ApiError, AuthError, ThumbnailApi
-from .summary import DONE, FAILED, SKIPPED, AssetResult, RunSummary
+from .options import RunOptions
+from .summary import FAILED, SKIPPED, AssetResult, RunSummary
 from .urlpolicy import UrlPolicy
 
 logger = logging.getLogger(__name__)
@@ -35,53 +40,6 @@ logger = logging.getLogger(__name__)
 
 class RunnerUnavailable(Exception):
     """The run cannot work at all: no browser, no WebGL, a refused token, no API."""
-
-
-@dataclass
-class RunOptions:
-    """Everything a run needs; the management command builds one from its options."""
-
-    server: str
-    token: str
-    runner_id: str
-    page_url: str
-    module_url: str
-    limit: Optional[int] = None
-    batch_size: int = 10
-    workers: int = 1
-    filters: dict = field(default_factory=dict)
-    timeout: float = 60.0
-    width: int = 1280
-    height: int = 800
-    quality: float = 0.85
-    background: str = "#e8eaed"
-    decoders: dict = field(default_factory=dict)
-    gpu: bool = False
-    chromium: str = "/usr/bin/chromium"
-    watch: bool = False
-    poll_seconds: float = 15.0
-    recycle_after: int = 250
-    fixed_wait_ms: int = 0
-    token_factory: Optional[Callable[[], str]] = None
-    token_refresh_seconds: float = 6 * 3600
-
-    @property
-    def api_base(self):
-        return self.server.rstrip("/") + "/api/v1"
-
-    def page_config(self, runner_id=None):
-        """What ``headless.js`` ``setup()`` gets."""
-        return {
-            "apiBase": self.api_base,
-            "token": self.token,
-            "runnerId": runner_id or self.runner_id,
-            "width": self.width,
-            "height": self.height,
-            "quality": self.quality,
-            "background": self.background,
-            "timeoutSeconds": self.timeout,
-            "decoders": self.decoders,
-        }
 
 
 class RunListener:
@@ -101,7 +59,7 @@ class RunListener:
 
 
 class Runner:
-    """Claim → startOne/finishOne → release, with N pages in one Chromium."""
+    """Each worker page: claim → startOne/finishOne → report; at the end, release all."""
 
     api_class = ThumbnailApi
     session_class = BrowserSession
@@ -110,33 +68,27 @@ class Runner:
     max_page_errors = 3
     #: Seconds of extra time, beyond --timeout, before a silent page counts as hung.
     hang_grace_seconds = 30.0
-    #: Most ids sent as exclude_asset_ids (the API's limit); older ones are released if met.
-    max_excluded = 10000
 
-    def __init__(self, options, *, listener=None):
+    def __init__(self, options: RunOptions, *, listener=None):
         self.options = options
         self.listener = listener or RunListener()
         self.summary = RunSummary(
-            runner_id=options.runner_id, server=options.server, workers=options.workers
+            runner_id=options.runner_name, server=options.server, workers=options.workers
         )
-        self.api = self.api_class(
-            options.api_base, options.token, runner_id=options.runner_id
-        )
+        self.api = self._client(options.runner_name)
         self.session = None
         self.pages = []
-        self._queue = None
-        self._need_more = None
-        self._held = {}  # asset id -> asset dict, for every lease this run still holds
-        self._finished = set()  # ids with a result in this run (never claimed again)
-        self._retry_later = set()  # failed or skipped ids, sent as exclude_asset_ids
+        self._apis = {}  # worker index -> its API client (its own runner id)
         self._claimed = 0
         self._remaining = None
         self._stopping = False
         self._page_errors = 0
         self._token_time = time.monotonic()
-        self._generated_before = None
         self._background = set()
         self._url_policy = UrlPolicy(options.server)
+
+    def _client(self, runner_id):
+        return self.api_class(self.options.api_base, self.options.token, runner_id=runner_id)
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -189,34 +141,25 @@ class Runner:
         """
         options = self.options
         try:
-            listing = await asyncio.to_thread(self._count_pending)
+            listing = await asyncio.to_thread(self.api.missing, limit=1, **options.filters)
         except AuthError as error:
             raise RunnerUnavailable(f"The API refused the token: {error}") from None
         except ApiError as error:
-            raise RunnerUnavailable(
-                f"The API at {options.api_base} did not answer: {error}"
-            )
+            raise RunnerUnavailable(f"The API at {options.api_base} did not answer: {error}")
         total = listing["total_count"]
         if options.limit is not None:
             total = min(total, options.limit)
         self.listener.announce(
             f"{listing['total_count']} asset(s) to render"
-            + (
-                f", at most {options.limit} in this run"
-                if options.limit is not None
-                else ""
-            )
-            + f"; {options.workers} worker(s), runner id {options.runner_id}."
+            + (f", at most {options.limit} in this run" if options.limit is not None else "")
+            + f"; {options.workers} worker(s), runner id {options.runner_name}."
         )
         self.listener.total(total)
         if total == 0 and not options.watch:
             return False
 
         try:
-            executable = options.chromium
-            self.session = self.session_class(
-                executable_path=executable, gpu=options.gpu
-            )
+            self.session = self.session_class(executable_path=options.chromium, gpu=options.gpu)
             await self.session.start()
         except BrowserUnavailable as error:
             raise RunnerUnavailable(str(error)) from None
@@ -226,10 +169,11 @@ class Runner:
                 index=index,
                 page_url=options.page_url,
                 module_url=options.module_url,
-                config=self.options.page_config(),
+                config=options.page_config(index),
             )
             for index in range(options.workers)
         ]
+        self._apis = {page.index: self._client(options.runner_id(page.index)) for page in self.pages}
         try:
             infos = await asyncio.gather(*(page.open() for page in self.pages))
         except PageSetupError as error:
@@ -240,97 +184,43 @@ class Runner:
         return True
 
     async def _work(self):
-        self._queue = asyncio.Queue()
-        self._need_more = asyncio.Event()
-        self._need_more.set()
         self.summary.work_started = time.monotonic()
-        feeder = asyncio.create_task(self._feed(), name="claims")
         workers = [
-            asyncio.create_task(self._drive(page), name=f"page-{page.index}")
-            for page in self.pages
+            asyncio.create_task(self._drive(page), name=f"page-{page.index}") for page in self.pages
         ]
         try:
-            await asyncio.gather(feeder, *workers)
+            await asyncio.gather(*workers)
         finally:
-            for task in [feeder, *workers]:
+            for task in workers:
                 task.cancel()
-            await asyncio.gather(feeder, *workers, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
 
     # -- claiming -----------------------------------------------------------------------------
 
-    def _claim_filters(self):
-        filters = dict(self.options.filters)
-        if filters.get("force") and self._generated_before:
-            # A forced run regenerates what existed when it started, each asset once; an
-            # earlier --generated-before narrows that further.
-            asked = filters.get("generated_before")
-            if not asked or datetime.fromisoformat(asked) > datetime.fromisoformat(
-                self._generated_before
-            ):
-                filters["generated_before"] = self._generated_before
-        return {key: value for key, value in filters.items() if value is not None}
-
-    async def _feed(self):
+    async def _claim(self, page):
+        """The next batch for ``page``: a list (empty when there is none now), or None to stop."""
         options = self.options
-        workers = len(self.pages)
-        try:
-            while not self._stopping:
-                if options.limit is not None and self._claimed >= options.limit:
-                    break
-                while self._queue.qsize() >= workers and not self._stopping:
-                    self._need_more.clear()
-                    await self._need_more.wait()
-                if self._stopping:
-                    break
-                count = options.batch_size
-                if options.limit is not None:
-                    count = min(count, options.limit - self._claimed)
-                answer = await self._claim(count)
-                fresh = answer["fresh"]
-                if not fresh:
-                    if options.watch and not self._stopping:
-                        await asyncio.sleep(options.poll_seconds)
-                        continue
-                    break
-                lease = answer["lease_seconds"]
-                deadline = time.monotonic() + lease
-                for asset in fresh:
-                    self._queue.put_nowait((asset, deadline, lease))
-                self._claimed += len(fresh)
-                self._update_total()
-        finally:
-            for _ in self.pages:
-                self._queue.put_nowait(None)
-
-    async def _claim(self, count):
+        count = options.batch_size
+        if options.limit is not None:
+            count = min(count, options.limit - self._claimed)
+            if count <= 0:
+                return None
         try:
             answer = await asyncio.to_thread(
-                self.api.claim,
-                count=count,
-                exclude_asset_ids=sorted(self._retry_later)[-self.max_excluded :]
-                or None,
-                **self._claim_filters(),
+                self._apis[page.index].claim, count=count, run_id=options.run_id, **options.filters
             )
         except AuthError as error:
             raise RunnerUnavailable(f"The API refused the token: {error}") from None
         except ApiError as error:
-            if self.options.watch:
+            if options.watch:
                 self.listener.warning(f"Claim failed, trying again later: {error}")
-                return {"fresh": [], "lease_seconds": 0}
+                return []
             raise RunnerUnavailable(f"Cannot claim work: {error}") from None
-        fresh, stale = [], []
-        for asset in answer.get("assets", []):
-            asset_id = str(asset["id"])
-            if asset_id in self._finished:
-                stale.append(asset_id)
-            else:
-                fresh.append(asset)
-                self._held[asset_id] = asset
-        if stale:
-            # The server does not know exclude_asset_ids (an older gallery): hand them back.
-            await self._release(stale, quiet=True)
+        assets = answer.get("assets", [])
+        self._claimed += len(assets)
         self._remaining = answer.get("remaining")
-        return {"fresh": fresh, "lease_seconds": answer.get("lease_seconds", 300)}
+        self._update_total()
+        return assets
 
     def _update_total(self):
         if self._remaining is None:
@@ -343,27 +233,24 @@ class Runner:
     # -- one page -----------------------------------------------------------------------------
 
     async def _drive(self, page):
-        """Feed one page. Each asset starts rendering while the one before it uploads."""
+        """Feed one page from its own claims. Each asset starts rendering while the one
+        before it uploads."""
+        queue = deque()
         uploading = None  # the task collecting the previous asset's result
         try:
-            while True:
-                item = await self._queue.get()
-                if item is None:
-                    await self._settle(uploading)
-                    return
-                if self._queue.qsize() < len(self.pages):
-                    self._need_more.set()
-                asset, lease_deadline, lease = item
-                asset_id = str(asset["id"])
-                if self._stopping:
-                    continue
-                safety = min(self.options.timeout, 0.2 * lease)
-                if time.monotonic() + safety >= lease_deadline:
-                    # The lease ran out while the asset waited; another runner may have it now.
-                    self._held.pop(asset_id, None)
-                    await self._release([asset_id], quiet=True)
-                    self._claimed -= 1
-                    continue
+            while not self._stopping:
+                if not queue:
+                    batch = await self._claim(page)
+                    if batch is None:
+                        break
+                    if not batch:
+                        if self.options.watch and not self._stopping:
+                            uploading = await self._settle(uploading)
+                            await asyncio.sleep(self.options.poll_seconds)
+                            continue
+                        break
+                    queue.extend(batch)
+                asset = queue.popleft()
                 if not page.alive or self._token_stale(page):
                     uploading = await self._settle(uploading)
                     await self._refresh_page(page)
@@ -375,10 +262,10 @@ class Runner:
                 if broken:
                     await self._reopen(page)
                 if result is not None:
-                    self._record(asset, result, worker=page.index)
+                    self._record(page, asset, result)
                 else:
                     uploading = asyncio.create_task(
-                        self._finish(page, asset), name=f"upload-{asset_id}"
+                        self._finish(page, asset), name=f"upload-{asset['id']}"
                     )
                 if (
                     self.options.recycle_after
@@ -387,6 +274,7 @@ class Runner:
                 ):
                     uploading = await self._settle(uploading)
                     await self._reopen(page, recycle=True)
+            await self._settle(uploading)
         finally:
             if uploading is not None and not uploading.done():
                 # Stopping: the upload is aborted with the page; its lease is released.
@@ -407,8 +295,6 @@ class Runner:
         comes from :meth:`_finish`); ``broken`` asks for a fresh page before the next asset.
         """
         options = self.options
-        if options.fixed_wait_ms:
-            await asyncio.sleep(options.fixed_wait_ms / 1000)
         asset_id = str(asset["id"])
         refused = self._url_policy.refused_in(asset)  # gallery URLs need no lookup; hosts are cached
         if refused:
@@ -421,11 +307,11 @@ class Runner:
                 timeout=options.timeout + self.hang_grace_seconds,
             )
         except PageCrashed as error:
-            await self._report(asset_id, "browser_crash", str(error))
+            await self._report(page, asset_id, "browser_crash", str(error))
             return {"status": FAILED, "reason": "browser_crash", "detail": str(error)}, True
         except PageHung as error:
             await page.abort("Timed out", asset_id=asset_id)
-            await self._report(asset_id, "timeout", str(error))
+            await self._report(page, asset_id, "timeout", str(error))
             return {"status": FAILED, "reason": "timeout", "detail": str(error)}, True
         except asyncio.CancelledError:
             raise
@@ -434,26 +320,22 @@ class Runner:
         self._page_errors = 0
         if started.get("uploading"):
             return None, False
-        return self._checked(asset_id, started["result"]), False
+        return self._checked(started["result"]), False
 
     async def _finish(self, page, asset):
         """Collect the result of an asset left uploading, and record it.
 
-        Trouble here is not the asset's: it was rendered, so its lease is released for a
-        later try instead of a failure being recorded against it.
+        Trouble here is not the asset's: it was rendered, so no failure is recorded against
+        it (it is released for a later run instead).
         """
         asset_id = str(asset["id"])
         try:
-            result = await page.finish(
-                asset_id, timeout=self.options.timeout + self.hang_grace_seconds
-            )
+            result = await page.finish(asset_id, timeout=self.options.timeout + self.hang_grace_seconds)
         except PageCrashed as error:
-            result = {"status": FAILED, "reason": "browser_crash", "detail": str(error)}
-            result["retryable"] = True
+            result = {"status": FAILED, "reason": "browser_crash", "detail": str(error), "retryable": True}
         except PageHung as error:
             await page.abort("Upload timed out", asset_id=asset_id)
-            result = {"status": FAILED, "reason": "upload_error", "detail": str(error)}
-            result["retryable"] = True
+            result = {"status": FAILED, "reason": "upload_error", "detail": str(error), "retryable": True}
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -461,48 +343,42 @@ class Runner:
             result["retryable"] = True
         else:
             self._page_errors = 0
-            result = self._checked(asset_id, result)
-        self._record(asset, result, worker=page.index)
+            result = self._checked(result)
+        self._record(page, asset, result)
 
     async def _page_error(self, page, asset_id, error, *, report):
         self._page_errors += 1
         detail = f"headless.js raised: {error}"
         logger.exception("Page %s could not process asset %s", page.index, asset_id)
         if report:
-            await self._report(asset_id, "runner_error", detail)
+            await self._report(page, asset_id, "runner_error", detail)
         if self._page_errors >= self.max_page_errors:
             raise RunnerUnavailable(
                 f"The headless page failed {self._page_errors} times in a row: {detail}"
             ) from None
         return {"status": FAILED, "reason": "runner_error", "detail": detail}
 
-    def _checked(self, asset_id, result):
+    @staticmethod
+    def _checked(result):
         """A result the page reported; a refused token ends the run."""
         if result.get("fatal"):
-            self._held.pop(asset_id, None)
             raise RunnerUnavailable(
                 f"The API refused the page's token: {result.get('detail') or result.get('reportError')}"
             )
         return result
 
-    def _record(self, asset, page_result, worker=0):
+    def _record(self, page, asset, page_result):
         if lost_lease(page_result):
-            # Another runner holds this asset now (our lease ran out): not a failure of it.
+            # Another runner holds this asset now: not a failure of it.
             page_result = {**page_result, "status": SKIPPED, "reason": "lease_lost"}
-        result = AssetResult.from_page(asset, page_result, worker=worker)
-        asset_id = result.asset_id
-        self._finished.add(asset_id)
-        if result.status != DONE:
-            self._retry_later.add(asset_id)
-        lease_open = result.status == SKIPPED or (
-            result.status == FAILED
-            and (page_result.get("reportError") or page_result.get("retryable"))
+        result = AssetResult.from_page(asset, page_result, worker=page.index)
+        unsettled = result.status == SKIPPED or (
+            result.status == FAILED and (page_result.get("reportError") or page_result.get("retryable"))
         )
-        held = self._held.pop(asset_id, None)
-        if lease_open and held is not None:
-            task = asyncio.get_running_loop().create_task(
-                self._release([asset_id], quiet=True)
-            )
+        if unsettled:
+            # Neither stored nor recorded: give the lease back now (this run never gets the
+            # asset again; another runner may try it).
+            task = asyncio.get_running_loop().create_task(self._release(page, [result.asset_id]))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         self.summary.add(result)
@@ -529,7 +405,8 @@ class Runner:
             token = await asyncio.to_thread(self.options.token_factory)
             self._token_time = time.monotonic()
             self.options.token = token
-            self.api.token = token
+            for api in (self.api, *self._apis.values()):
+                api.token = token
         await self._reopen(page, recycle=True)
 
     async def _reopen(self, page, *, recycle=False):
@@ -539,14 +416,12 @@ class Runner:
             try:
                 if await self.session.ensure():
                     self.listener.warning("Chromium went away; started it again.")
-                page.config = self.options.page_config()
+                page.config = self.options.page_config(page.index)
                 await page.open()
                 break
             except (BrowserUnavailable, PageSetupError) as error:
                 if attempts >= 3:
-                    raise RunnerUnavailable(
-                        f"Cannot restart the page: {error}"
-                    ) from None
+                    raise RunnerUnavailable(f"Cannot restart the page: {error}") from None
                 await asyncio.sleep(attempts)
         if recycle:
             self.summary.page_recycles += 1
@@ -556,54 +431,27 @@ class Runner:
 
     # -- API helpers --------------------------------------------------------------------------
 
-    async def _report(self, asset_id, reason, detail):
+    async def _report(self, page, asset_id, reason, detail):
         try:
             await asyncio.to_thread(
-                self.api.report_failure, asset_id, reason=reason, detail=detail
+                self._apis[page.index].report_failure, asset_id, reason=reason, detail=detail
             )
         except ApiError as error:
-            self.listener.warning(
-                f"Could not record the failure of {asset_id}: {error}"
-            )
-        self._held.pop(str(asset_id), None)
+            self.listener.warning(f"Could not record the failure of {asset_id}: {error}")
 
-    async def _release(self, asset_ids, *, quiet=False):
-        if not asset_ids:
-            return 0
+    async def _release(self, page, asset_ids=None):
+        """End the page's leases on ``asset_ids``, or all of them; how many ended."""
         try:
-            return await asyncio.to_thread(self.api.release, asset_ids)
+            return await asyncio.to_thread(self._apis[page.index].release, asset_ids)
         except ApiError as error:
-            if not quiet:
-                self.listener.warning(
-                    f"Could not release {len(asset_ids)} asset(s): {error}"
-                )
+            if asset_ids is None:
+                self.listener.warning(f"Could not release the leases of page {page.index}: {error}")
             return 0
-
-    def _count_pending(self):
-        listing = self.api.missing(limit=1, **_listing_filters(self.options.filters))
-        self._generated_before = self._server_now()
-        return listing
-
-    def _server_now(self):
-        """The server's clock, as an ISO timestamp (the Date header corrects a skewed clock)."""
-        now = datetime.now(timezone.utc)
-        header = getattr(self.api, "last_date_header", None)
-        if header:
-            try:
-                server = email.utils.parsedate_to_datetime(header) + timedelta(
-                    seconds=0.5
-                )
-                if abs((server - now).total_seconds()) > 2:
-                    now = server
-            except (TypeError, ValueError):
-                pass
-        return now.isoformat()
 
     def _list_pending(self, limit):
-        filters = _listing_filters(self.options.filters)
         assets, offset, total = [], 0, None
         while limit is None or len(assets) < limit:
-            page = self.api.missing(limit=100, offset=offset, **filters)
+            page = self.api.missing(limit=100, offset=offset, **self.options.filters)
             total = page["total_count"] if total is None else total
             assets.extend(page["assets"])
             offset += len(page["assets"])
@@ -620,24 +468,13 @@ class Runner:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.pages:
-            await asyncio.gather(
-                *(page.abort() for page in self.pages), return_exceptions=True
-            )
-        if self._queue is not None:
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        held = list(self._held)
-        self._held.clear()
-        if held:
-            released = await self._release(held)
+            await asyncio.gather(*(page.abort() for page in self.pages), return_exceptions=True)
+            released = sum(await asyncio.gather(*(self._release(page) for page in self.pages)))
             if released:
                 self.listener.announce(f"Released {released} claimed asset(s).")
-        if self.pages:
             memory = await asyncio.gather(*(page.memory() for page in self.pages))
             self.summary.page_memory = [m for m in memory if m]
-            await asyncio.gather(
-                *(page.close() for page in self.pages), return_exceptions=True
-            )
+            await asyncio.gather(*(page.close() for page in self.pages), return_exceptions=True)
         if self.session is not None:
             await self.session.stop()
 
@@ -653,20 +490,3 @@ class Runner:
 def lost_lease(page_result):
     """An upload refused with 409: the lease expired and another runner claimed the asset."""
     return page_result.get("reason") == "lease_lost"
-
-
-def _listing_filters(filters):
-    """The claim filters that the read-only listing also understands."""
-    keys = (
-        "force",
-        "include_failed",
-        "asset_ids",
-        "owner",
-        "format_type",
-        "created_after",
-        "created_before",
-        "generated_before",
-        "renderer_not",
-        "viewer_compatible_only",
-    )
-    return {key: filters[key] for key in keys if key in filters}

@@ -61,7 +61,7 @@ function parseJson( text ) {
  * Create an API client.
  *
  * @param {Object} options
- * @param {string} [options.baseUrl="/api/v1"] - API root.
+ * @param {string} options.baseUrl - API root: the page config's `apiBase` (config.js).
  * @param {function({force?: boolean}): Promise<string|null>} options.getToken - Token provider;
  *   `force` asks for a new token (after a 401).
  * @param {number} [options.retries=4] - Extra attempts for retryable failures.
@@ -71,8 +71,9 @@ function parseJson( text ) {
  * @param {function(ApiError, number, number): void} [options.onRetry] - (error, attempt, delayMs).
  * @return {ApiClient}
  */
-function createApiClient( { baseUrl = '/api/v1', getToken, retries = 4, baseDelayMs = 500, maxDelayMs = 8000, fetchImpl, onRetry } = {} ) {
+function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, maxDelayMs = 8000, fetchImpl, onRetry } = {} ) {
 
+	if ( typeof baseUrl !== 'string' ) throw new TypeError( 'createApiClient needs baseUrl (the page config\'s apiBase)' );
 	const root = baseUrl.replace( /\/+$/, '' );
 	const doFetch = fetchImpl || ( ( ...args ) => fetch( ...args ) );
 
@@ -193,39 +194,33 @@ function createApiClient( { baseUrl = '/api/v1', getToken, retries = 4, baseDela
 		/**
 		 * Lease the next assets to render.
 		 *
-		 * @param {{runnerId: string, count: number, viewerCompatibleOnly?: boolean, includeFailed?: boolean, force?: boolean, selection?: string|null, assetIds?: string[]|null}} params
+		 * @param {{runnerId: string, runId?: string|null, count: number, filters?: Object}} params -
+		 *   `filters` are the API's work filters as it names them (admin_tools/filters.py), e.g.
+		 *   `{viewer_compatible_only: true, selection: '…'}`; sent as they are.
 		 * @param {AbortSignal} [signal]
 		 * @return {Promise<{assets: Object[], lease_seconds: number, remaining: number}>}
 		 */
-		claim( { runnerId, count, viewerCompatibleOnly = true, includeFailed = false, force = false, selection = null, assetIds = null }, signal ) {
+		claim( { runnerId, runId = null, count, filters = {} }, signal ) {
 
 			return request( 'POST', '/admin/thumbnail-jobs/claim', {
 				signal,
-				body: {
-					runner_id: runnerId,
-					count,
-					viewer_compatible_only: viewerCompatibleOnly,
-					include_failed: includeFailed,
-					force,
-					selection: selection || null,
-					asset_ids: assetIds ? assetIds.map( String ) : null,
-				},
+				body: { ...filters, runner_id: runnerId, run_id: runId || null, count },
 			} );
 
 		},
 
 		/**
-		 * Give back leased assets that will not be processed.
+		 * Give back leases: those of `assetIds`, or every lease the runner holds.
 		 *
-		 * @param {{runnerId: string, assetIds: string[], keepalive?: boolean}} params
+		 * @param {{runnerId: string, assetIds?: string[]|null, keepalive?: boolean}} params
 		 * @return {Promise<{released: number}>}
 		 */
-		release( { runnerId, assetIds, keepalive = false } ) {
+		release( { runnerId, assetIds = null, keepalive = false } ) {
 
 			return request( 'POST', '/admin/thumbnail-jobs/release', {
 				keepalive,
 				retry: ! keepalive,
-				body: { runner_id: runnerId, asset_ids: assetIds.map( String ) },
+				body: { runner_id: runnerId, asset_ids: assetIds ? assetIds.map( String ) : null },
 			} );
 
 		},
@@ -233,14 +228,12 @@ function createApiClient( { baseUrl = '/api/v1', getToken, retries = 4, baseDela
 		/**
 		 * Read-only listing of assets without a thumbnail.
 		 *
-		 * @param {{limit?: number, offset?: number, viewerCompatibleOnly?: boolean, includeFailed?: boolean}} [params]
+		 * @param {{limit?: number, offset?: number, filters?: Object}} [params] - `filters` as for claim().
 		 * @return {Promise<{assets: Object[], total_count: number, has_more: boolean}>}
 		 */
-		listMissing( { limit = 50, offset = 0, viewerCompatibleOnly = true, includeFailed = false } = {} ) {
+		listMissing( { limit = 50, offset = 0, filters = {} } = {} ) {
 
-			return request( 'GET', '/admin/assets/missing-thumbnails', {
-				query: { limit, offset, viewer_compatible_only: viewerCompatibleOnly, include_failed: includeFailed },
-			} );
+			return request( 'GET', '/admin/assets/missing-thumbnails', { query: { ...filters, limit, offset } } );
 
 		},
 
@@ -294,4 +287,4 @@ function queryString( query ) {
 
 }
 
-export { ApiError, createApiClient, parseJson };
+export { ApiError, createApiClient };

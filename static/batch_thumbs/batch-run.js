@@ -7,11 +7,14 @@
  *                     ├──stop──▶ stopping ──▶ stopped
  *                     └── nothing left ──▶ finished      (an auth error ends in "error")
  *
- * The run claims assets in batches (leases, so two pages never render the same asset), keeps
- * claiming until the server has none left, processes them one at a time through the shared
- * pipeline, and gives back whatever it claimed but did not process when it stops or the page
- * goes away. Skip aborts only the asset in flight (its own AbortController), so it can never
- * skip the next one. Events are dispatched as CustomEvents; their `detail` is plain data.
+ * The run claims assets in batches, processes them one at a time through the shared pipeline
+ * and claims again until the server has none left. It keeps no lease bookkeeping: the server
+ * owns the run policy (admin_tools/runs.py). A claim names this run, so the server never hands
+ * it an asset twice and keeps its queued leases alive while it works; an asset this run could
+ * not settle (skipped, failure not recorded) is released at once; stopping, finishing or
+ * leaving the page releases every lease of this runner in one call. Skip aborts only the
+ * asset in flight (its own AbortController), so it can never skip the next one. Events are
+ * dispatched as CustomEvents; their `detail` is plain data.
  */
 import { ApiError } from './api-client.js';
 import { AbortError } from './errors.js';
@@ -44,36 +47,33 @@ class BatchRun extends EventTarget {
 	 * @param {Object} params
 	 * @param {import('./api-client.js').ApiClient} params.api
 	 * @param {import('./renderer.js').RenderContext} params.renderer
-	 * @param {string} params.runnerId
+	 * @param {string} params.runnerId - This page's runner id (leases and versions name it).
+	 * @param {string} [params.runId] - This run's id; a fresh one by default.
 	 * @param {function(): Object} params.getSettings - Current settings: batchSize,
-	 *   viewerCompatibleOnly, includeFailed, width, height, quality, background, timeoutSeconds,
-	 *   reviewMode. Read before each claim and each asset, so changes apply to the next one.
+	 *   viewerCompatibleOnly, includeFailed, width, height, quality, background, timeoutMs,
+	 *   reviewMode (already clamped, see config.js). Read before each claim and each asset, so changes apply to the next one.
 	 * @param {{id: string, count: number, force: boolean}|null} [params.selection] - Saved
 	 *   admin selection to process instead of "everything missing a thumbnail".
 	 * @param {string[]|null} [params.assetIds] - Restrict to these ids (Retry failed).
 	 * @param {function(Object): Promise<string>} [params.review] - Review hook for review mode.
-	 * @param {number} [params.maxFailures=3] - Failures after which the server stops offering
-	 *   an asset (THUMBNAIL_MAX_FAILURES); only used to estimate totals.
+	 * @param {typeof processAsset} [params.process] - The per-asset pipeline (tests pass a fake).
 	 */
-	constructor( { api, renderer, runnerId, getSettings, selection = null, assetIds = null, review = null, maxFailures = 3 } ) {
+	constructor( { api, renderer, runnerId, runId = null, getSettings, selection = null, assetIds = null, review = null, process = processAsset } ) {
 
 		super();
 		this.api = api;
 		this.renderer = renderer;
 		this.runnerId = runnerId;
+		this.runId = runId || `${runnerId}.${Date.now().toString( 36 )}${Math.random().toString( 36 ).slice( 2, 8 )}`;
 		this.getSettings = getSettings;
 		this.selection = selection;
 		this.assetIds = assetIds ? assetIds.map( String ) : null;
 		this.review = review;
+		this.process = process;
 
 		this.state = RunState.IDLE;
 		this.queue = [];
 		this.current = null;
-		this.skippedIds = new Set();
-		this.seenIds = new Set();
-		this.heldBack = new Set();
-		this.requeued = new Map();
-		this.maxFailures = maxFailures;
 		this.failures = new Map();
 		this.exhausted = false;
 		this.serverRemaining = null;
@@ -176,15 +176,13 @@ class BatchRun extends EventTarget {
 	}
 
 	/**
-	 * Ids this run holds a lease on but has not finished (for release on page unload).
+	 * Whether the run may still hold leases (it has started and is not over yet).
 	 *
-	 * @return {string[]}
+	 * @return {boolean}
 	 */
-	heldIds() {
+	isActive() {
 
-		const ids = this.queue.map( ( item ) => item.asset.id );
-		if ( this.current ) ids.push( this.current.asset.id );
-		return [ ...new Set( [ ...ids, ...this.skippedIds, ...this.heldBack ] ) ];
+		return this._done !== null && ! this._isOver();
 
 	}
 
@@ -252,28 +250,19 @@ class BatchRun extends EventTarget {
 
 				}
 
-				const item = this.queue.shift();
-				if ( Date.now() > item.leaseUntil ) {
-
-					this.log( 'warning', `Lease on asset ${item.asset.id} ran out before its turn; it will be claimed again later` );
-					continue;
-
-				}
-
-				if ( this.seenIds.has( item.asset.id ) ) continue;
-				await this._process( item.asset );
+				await this._process( this.queue.shift() );
 
 			}
 
 			if ( this._stopRequested ) {
 
-				await this._releaseHeld();
+				await this._releaseAll();
 				this._setState( RunState.STOPPED );
 				this.log( 'warning', 'Stopped' );
 
 			} else {
 
-				await this._releaseHeld();
+				await this._releaseAll();
 				this._accumulateActive();
 				this._setState( RunState.FINISHED );
 				const s = this.stats;
@@ -284,7 +273,7 @@ class BatchRun extends EventTarget {
 		} catch ( error ) {
 
 			this._accumulateActive();
-			await this._releaseHeld().catch( () => undefined );
+			await this._releaseAll().catch( () => undefined );
 			this._setState( RunState.ERROR );
 			this.log( 'error', error.message );
 			this._emit( 'fatal', { message: error.message, status: error.status || 0 } );
@@ -300,18 +289,20 @@ class BatchRun extends EventTarget {
 	async _claim() {
 
 		const settings = this.getSettings();
-		const count = this._claimSize( settings );
 		let answer;
 		try {
 
 			answer = await this.api.claim( {
 				runnerId: this.runnerId,
-				count,
-				viewerCompatibleOnly: Boolean( settings.viewerCompatibleOnly ),
-				includeFailed: Boolean( settings.includeFailed ) || Boolean( this.assetIds ),
-				force: this.selection ? Boolean( this.selection.force ) : false,
-				selection: this.selection ? this.selection.id : null,
-				assetIds: this.assetIds,
+				runId: this.runId,
+				count: settings.batchSize,
+				filters: {
+					viewer_compatible_only: Boolean( settings.viewerCompatibleOnly ),
+					include_failed: Boolean( settings.includeFailed ) || Boolean( this.assetIds ),
+					force: this.selection ? Boolean( this.selection.force ) : false,
+					selection: this.selection ? this.selection.id : null,
+					asset_ids: this.assetIds,
+				},
 			} );
 
 		} catch ( error ) {
@@ -321,28 +312,9 @@ class BatchRun extends EventTarget {
 
 		}
 
-		const assets = ( answer && answer.assets ) || [];
-		for ( const asset of assets ) this.requeued.delete( String( asset.id ) );
-		// `remaining` counts assets this run already failed (a failure ends the lease) that
-		// it will not try again; leave them out of the totals.
-		const includeFailed = Boolean( settings.includeFailed ) || Boolean( this.assetIds );
-		const notAgain = [ ...this.requeued.values() ].filter( ( attempts ) => includeFailed || attempts < this.maxFailures ).length;
-		this.serverRemaining = Math.max( 0, ( Number( answer && answer.remaining ) || 0 ) - notAgain );
-		this.leaseSeconds = Number( answer && answer.lease_seconds ) || 300;
-		const leaseUntil = Date.now() + this.leaseSeconds * 1000;
-		// An asset this run already failed or skipped comes back from a claim once its lease is
-		// over (failures end the lease). It is not tried again in this run: the claim now holds
-		// it, so further claims move on to other assets, and it is released when the run ends.
-		const fresh = [];
-		for ( const asset of assets ) {
-
-			const id = String( asset.id );
-			if ( this.seenIds.has( id ) ) this.heldBack.add( id );
-			else fresh.push( { asset: { ...asset, id }, leaseUntil } );
-
-		}
-
-		this.queue.push( ...fresh );
+		const assets = ( ( answer && answer.assets ) || [] ).map( ( asset ) => ( { ...asset, id: String( asset.id ) } ) );
+		this.serverRemaining = Math.max( 0, Number( answer && answer.remaining ) || 0 );
+		this.queue.push( ...assets );
 		this._emit( 'claim', { count: assets.length, remaining: this.serverRemaining } );
 		this._emitStats();
 		if ( assets.length === 0 ) {
@@ -352,19 +324,8 @@ class BatchRun extends EventTarget {
 
 		}
 
-		if ( fresh.length > 0 ) this.log( 'info', `Claimed ${fresh.length} asset${fresh.length === 1 ? '' : 's'} (${this.serverRemaining} more waiting)` );
+		this.log( 'info', `Claimed ${assets.length} asset${assets.length === 1 ? '' : 's'} (${this.serverRemaining} more waiting)` );
 		return true;
-
-	}
-
-	/** Claim no more than can be rendered well within the lease, at the measured speed. */
-	_claimSize( settings ) {
-
-		const batchSize = Math.min( 100, Math.max( 1, Math.round( Number( settings.batchSize ) || 50 ) ) );
-		const s = this.stats;
-		if ( s.processed < 3 || ! this.leaseSeconds ) return batchSize;
-		const perAssetSeconds = Math.max( 0.05, s.activeMs / s.processed / 1000 );
-		return Math.max( 1, Math.min( batchSize, Math.floor( this.leaseSeconds * 0.6 / perAssetSeconds ) ) );
 
 	}
 
@@ -376,7 +337,7 @@ class BatchRun extends EventTarget {
 		this._emit( 'asset-start', { asset } );
 		this._emitStats();
 
-		const result = await processAsset( {
+		const result = await this.process( {
 			asset,
 			renderer: this.renderer,
 			api: this.api,
@@ -387,7 +348,7 @@ class BatchRun extends EventTarget {
 				height: settings.height,
 				quality: settings.quality,
 				background: settings.background,
-				timeoutMs: ( Number( settings.timeoutSeconds ) || 60 ) * 1000,
+				timeoutMs: settings.timeoutMs,
 				runnerId: this.runnerId,
 			},
 			onStage: ( stage, info ) => this._emit( 'stage', { asset, stage, format: info.format || null } ),
@@ -396,15 +357,13 @@ class BatchRun extends EventTarget {
 		this.current = null;
 		if ( result.status === 'skipped' && this._stopRequested ) {
 
-			// Not processed: given back with the rest of the queue.
-			this.queue.unshift( { asset, leaseUntil: Infinity } );
+			// Not processed: released with the rest of the run's leases.
 			this._emit( 'asset-done', { asset, result: { ...result, status: 'stopped' } } );
 			return;
 
 		}
 
 		const s = this.stats;
-		this.seenIds.add( asset.id );
 		s.processed += 1;
 		s.lastMs = result.ms;
 		if ( result.status === 'done' ) {
@@ -416,18 +375,17 @@ class BatchRun extends EventTarget {
 		} else if ( result.status === 'skipped' ) {
 
 			s.skipped += 1;
-			this.skippedIds.add( asset.id );
 			this.log( 'warning', `${label( asset )}: skipped` );
+			await this._release( asset );
 
 		} else {
 
 			s.failed += 1;
-			this.requeued.set( asset.id, Number( result.attempts ) || 1 );
 			this.failures.set( asset.id, { asset, reason: result.reason, detail: result.detail, attempts: result.attempts } );
 			this.log( 'error', `${label( asset )}: ${result.reason} — ${result.detail}` );
 			if ( result.reportError ) this.log( 'warning', `Could not record the failure of asset ${asset.id}: ${result.reportError}` );
-			// Not recorded (server trouble, or the report failed): the lease is still ours.
-			if ( result.retryable || result.reportError ) this.heldBack.add( asset.id );
+			// Not recorded (server trouble, or the report failed): give the lease back now.
+			if ( result.retryable || result.reportError ) await this._release( asset );
 
 		}
 
@@ -437,15 +395,30 @@ class BatchRun extends EventTarget {
 
 	}
 
-	async _releaseHeld() {
+	/** Give back the lease of one asset this run could not settle (it never comes back to it). */
+	async _release( asset ) {
 
-		const ids = this.heldIds();
-		this.queue = [];
-		if ( ids.length === 0 ) return;
 		try {
 
-			const answer = await this.api.release( { runnerId: this.runnerId, assetIds: ids } );
-			this.log( 'info', `Released ${answer && answer.released !== undefined ? answer.released : ids.length} claimed asset(s)` );
+			await this.api.release( { runnerId: this.runnerId, assetIds: [ asset.id ] } );
+
+		} catch ( error ) {
+
+			this.log( 'warning', `Could not release asset ${asset.id} (its lease will expire): ${error.message}` );
+
+		}
+
+	}
+
+	/** Give back every lease this runner still holds: one call, whatever is left in the queue. */
+	async _releaseAll() {
+
+		this.queue = [];
+		try {
+
+			const answer = await this.api.release( { runnerId: this.runnerId } );
+			const released = Number( answer && answer.released ) || 0;
+			if ( released > 0 ) this.log( 'info', `Released ${released} claimed asset(s)` );
 
 		} catch ( error ) {
 

@@ -5,25 +5,13 @@
  * reason, at most 64 characters) and a human-readable `message` (sent as the failure detail and
  * shown to the admin). Nothing in the pipeline throws bare strings.
  */
+import reasonList from './failure-reasons.json' with { type: 'json' };
 
-/** Reason codes the pipeline can report. */
-const Reason = Object.freeze( {
-	UNSUPPORTED_FORMAT: 'unsupported_format',
-	NO_FORMAT: 'no_format',
-	FETCH_ERROR: 'fetch_error',
-	INVALID_FILE: 'invalid_file',
-	MISSING_RESOURCE: 'missing_resource',
-	LOAD_ERROR: 'load_error',
-	TIMEOUT: 'timeout',
-	ABORTED: 'aborted',
-	EMPTY_SCENE: 'empty_scene',
-	BLANK_CAPTURE: 'blank_capture',
-	RENDER_ERROR: 'render_error',
-	REJECTED: 'rejected',
-	UPLOAD_ERROR: 'upload_error',
-	UPLOAD_REJECTED: 'upload_rejected',
-	LEASE_LOST: 'lease_lost',
-} );
+/**
+ * Reason codes the pipeline can report: the keys of failure-reasons.json, the one list the API
+ * also validates against (admin_tools/reasons.py), as `Reason.LOAD_ERROR === 'load_error'`.
+ */
+const Reason = Object.freeze( Object.fromEntries( Object.keys( reasonList ).map( ( code ) => [ code.toUpperCase(), code ] ) ) );
 
 /** Base class: an expected failure of one asset, with a reason code. */
 class ThumbnailError extends Error {

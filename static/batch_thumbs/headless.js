@@ -3,7 +3,7 @@
  * these functions through `page.evaluate`, e.g.
  *
  *     const h = await import('/static/batch_thumbs/headless.js');
- *     await h.setup({token, apiBase: '/api/v1', runnerId: 'ci-1'});
+ *     await h.setup({token, runnerId: 'ci-1'});
  *     return await h.processOne(asset, {});
  *
  * The runner uses the two halves instead, `startOne` (returns once the picture is taken) and
@@ -14,12 +14,13 @@
  * effects; state lives in this module only (nothing on `window`).
  */
 import { createApiClient } from './api-client.js';
+import { readPageConfig, renderSettings } from './config.js';
 import { configureDecoders } from './loaders/gltf.js';
 import { configureFormats } from './loaders/format-table.js';
 import { configureFetchPolicy } from './loaders/context.js';
 import { configureBrushes } from './brushes.js';
 import { processAsset } from './pipeline.js';
-import { DEFAULT_BACKGROUND, createRenderer, getRendererInfo } from './renderer.js';
+import { createRenderer, getRendererInfo } from './renderer.js';
 
 const _state = {
 	context: null,
@@ -31,17 +32,18 @@ const _state = {
 
 /**
  * Create the renderer and the API client. Calling it again reconfigures the options and the
- * token; the renderer is kept unless the output size changes.
+ * token; the renderer is kept unless the output size changes. What `config` leaves out comes
+ * from the page's own configuration (config.js): the gallery's defaults and decoder folders.
  *
  * @param {Object} config
  * @param {string} [config.token] - Bearer token for the API.
- * @param {string} [config.apiBase="/api/v1"]
+ * @param {string} [config.apiBase] - API root (default: the page's).
  * @param {string} [config.runnerId="headless"]
- * @param {number} [config.width=1280]
- * @param {number} [config.height=800]
- * @param {number} [config.quality=0.85]
- * @param {string} [config.background="#e8eaed"]
- * @param {number} [config.timeoutSeconds=60]
+ * @param {number} [config.width]
+ * @param {number} [config.height]
+ * @param {number} [config.quality] - 0..1.
+ * @param {string} [config.background]
+ * @param {number} [config.timeoutSeconds]
  * @param {{draco?: string, basis?: string}} [config.decoders] - Decoder folder URLs.
  * @param {string|null} [config.brushAssetsUrl] - Brush assets base URL (default: the page's).
  * @param {HTMLElement} [config.container] - Where to attach the canvas (optional, for viewing).
@@ -53,8 +55,12 @@ const _state = {
  */
 async function setup( config = {} ) {
 
-	const width = Number( config.width ) || 1280;
-	const height = Number( config.height ) || 800;
+	const page = readPageConfig();
+	const settings = renderSettings( {
+		...config,
+		timeoutMs: config.timeoutSeconds ? Number( config.timeoutSeconds ) * 1000 : undefined,
+	} );
+	const { width, height } = settings;
 	if ( ! _state.context ) {
 
 		_state.context = createRenderer( { width, height, antialias: config.antialias !== false } );
@@ -72,32 +78,19 @@ async function setup( config = {} ) {
 
 	}
 
-	const staticRoot = config.staticUrl || '/static/';
-	const decoders = config.decoders || pageConfig().decoders || {};
-	configureDecoders( {
-		draco: decoders.draco || `${staticRoot}vendor/three/examples/jsm/libs/draco/gltf/`,
-		basis: decoders.basis || `${staticRoot}vendor/three/examples/jsm/libs/basis/`,
-		renderer: _state.context.renderer,
-	} );
+	const decoders = config.decoders || page.decoders || {};
+	configureDecoders( { draco: decoders.draco, basis: decoders.basis, renderer: _state.context.renderer } );
 
-	const page = pageConfig();
 	configureFormats( config.formats || page.formats );
 	configureFetchPolicy( { ...page, ...config } );
 	configureBrushes( { url: 'brushAssetsUrl' in config ? config.brushAssetsUrl : page.brushAssetsUrl } );
 
 	const token = config.token || null;
 	_state.api = createApiClient( {
-		baseUrl: config.apiBase || '/api/v1',
+		baseUrl: config.apiBase || page.apiBase,
 		getToken: async () => token,
 	} );
-	_state.options = {
-		width,
-		height,
-		quality: Number( config.quality ) || 0.85,
-		background: config.background || DEFAULT_BACKGROUND,
-		timeoutMs: ( Number( config.timeoutSeconds ) || 60 ) * 1000,
-		runnerId: String( config.runnerId || 'headless' ),
-	};
+	_state.options = { ...settings, runnerId: String( config.runnerId || 'headless' ) };
 
 	return {
 		rendererString: _state.context.rendererString,
@@ -105,23 +98,6 @@ async function setup( config = {} ) {
 		width: _state.context.width,
 		height: _state.context.height,
 	};
-
-}
-
-/** Configuration the headless page embeds (decoder URLs), if any. */
-function pageConfig() {
-
-	const element = document.getElementById( 'batch-thumbs-config' );
-	if ( ! element ) return {};
-	try {
-
-		return JSON.parse( element.textContent ) || {};
-
-	} catch {
-
-		return {};
-
-	}
 
 }
 
@@ -234,19 +210,6 @@ async function run( asset, options, onStage ) {
 }
 
 /**
- * Load, render and capture only: no upload and no failure report. For benchmarks.
- *
- * @param {Object} asset
- * @param {Object} [options] - `returnImage: true` adds the JPEG data URL to the result.
- * @return {Promise<import('./pipeline.js').AssetResult>} `ms` is the time for the asset.
- */
-async function floor( asset, options = {} ) {
-
-	return processOne( asset, { ...options, upload: false, report: false } );
-
-}
-
-/**
  * GPU memory counters and, where Chromium exposes it, the JS heap.
  *
  * @return {{geometries: number, textures: number, programs: number, jsHeapUsed?: number, jsHeapTotal?: number}}
@@ -284,4 +247,4 @@ function abort( message = 'Aborted by the runner', assetId = null ) {
 
 }
 
-export { setup, processOne, startOne, finishOne, floor, memory, abort };
+export { setup, processOne, startOne, finishOne, memory, abort };

@@ -3,7 +3,8 @@
  * {@link BatchRun}. All user-controlled text (asset names, owners, server messages) goes into
  * the page through `textContent` or element properties, never as HTML.
  *
- * Configuration comes from the `batch-thumbs-config` json_script element; there is no inline
+ * Configuration comes from the page (config.js reads it; the template renders the form's
+ * defaults from the same configuration); there is no inline
  * JavaScript and nothing is put on `window`.
  */
 import { ApiError, createApiClient } from './api-client.js';
@@ -12,7 +13,8 @@ import { configureDecoders } from './loaders/gltf.js';
 import { configureFormats } from './loaders/format-table.js';
 import { configureFetchPolicy } from './loaders/context.js';
 import { configureBrushes } from './brushes.js';
-import { createRenderer, parseBackground } from './renderer.js';
+import { batchSize, readPageConfig, renderSettings } from './config.js';
+import { createRenderer } from './renderer.js';
 import { createTokenProvider, readCsrfToken } from './token.js';
 
 const LOG_LIMIT = 500;
@@ -37,28 +39,6 @@ const STAGE_TEXT = {
 	review: 'Waiting for review',
 	upload: 'Uploading',
 };
-
-/**
- * Read the page configuration.
- *
- * @param {Document} [doc]
- * @return {Object}
- */
-function readConfig( doc = document ) {
-
-	const element = doc.getElementById( 'batch-thumbs-config' );
-	if ( ! element ) return {};
-	try {
-
-		return JSON.parse( element.textContent ) || {};
-
-	} catch {
-
-		return {};
-
-	}
-
-}
 
 /**
  * An http(s) URL safe to put in an href/src, or null (refuses `javascript:` and the like).
@@ -99,14 +79,6 @@ function formatDuration( ms ) {
 
 }
 
-function clamp( value, min, max, fallback ) {
-
-	const number = Number( value );
-	if ( ! Number.isFinite( number ) ) return fallback;
-	return Math.min( max, Math.max( min, Math.round( number ) ) );
-
-}
-
 /** The page controller. */
 class GeneratorPage {
 
@@ -118,7 +90,6 @@ class GeneratorPage {
 
 		this.root = root;
 		this.config = config;
-		this.defaults = config.defaults || {};
 		this.el = this._collectElements();
 		this.run = null;
 		this.context = null;
@@ -131,7 +102,7 @@ class GeneratorPage {
 			getCsrfToken: () => readCsrfToken( config.csrfToken ),
 		} );
 		this.api = createApiClient( {
-			baseUrl: config.apiBase || '/api/v1',
+			baseUrl: config.apiBase,
 			getToken: ( options ) => this.tokens.getToken( options ),
 			onRetry: ( error, attempt, wait ) => this.log( 'warning', `${error.message} — retrying (attempt ${attempt}) in ${( wait / 1000 ).toFixed( 1 )} s` ),
 		} );
@@ -167,7 +138,6 @@ class GeneratorPage {
 	/** Set up the form, the renderer and the token; enable Start when all is well. */
 	async init() {
 
-		this._applyDefaults();
 		this._bindControls();
 		this._watchVisibility();
 		this._showSelection();
@@ -201,24 +171,6 @@ class GeneratorPage {
 			this.setStatus( STATUS_TEXT[ RunState.IDLE ] );
 
 		}
-
-	}
-
-	_applyDefaults() {
-
-		const d = this.defaults;
-		const set = ( element, value ) => {
-
-			if ( element && value !== undefined && value !== null ) element.value = String( value );
-
-		};
-
-		set( this.el.batchSize, d.batchSize );
-		set( this.el.width, d.width );
-		set( this.el.height, d.height );
-		if ( d.quality !== undefined ) set( this.el.quality, Math.round( Number( d.quality ) * 100 ) );
-		set( this.el.background, parseBackground( d.background ) );
-		if ( d.viewerCompatibleOnly !== undefined ) this.el.viewerCompatible.checked = Boolean( d.viewerCompatibleOnly );
 
 	}
 
@@ -272,8 +224,7 @@ class GeneratorPage {
 		const settings = this._settings();
 		const listing = await this.api.listMissing( {
 			limit: 1,
-			viewerCompatibleOnly: settings.viewerCompatibleOnly,
-			includeFailed: settings.includeFailed,
+			filters: { viewer_compatible_only: settings.viewerCompatibleOnly, include_failed: settings.includeFailed },
 		} );
 		const total = Number( listing && listing.total_count ) || 0;
 		this.el.backlog.textContent = `${total} asset${total === 1 ? ' is' : 's are'} missing a thumbnail.`;
@@ -354,18 +305,20 @@ class GeneratorPage {
 	_settings() {
 
 		const el = this.el;
-		const d = this.defaults;
+		const render = renderSettings( {
+			width: el.width.value,
+			height: el.height.value,
+			quality: Number( el.quality.value ) / 100,
+			background: el.background.value,
+		}, this.config );
 		return {
-			batchSize: clamp( el.batchSize.value, 1, 100, 50 ),
+			batchSize: batchSize( el.batchSize.value, this.config ),
 			viewerCompatibleOnly: el.viewerCompatible.checked,
 			includeFailed: el.includeFailed.checked,
 			reviewMode: el.reviewMode.checked,
-			width: clamp( el.width.value, 64, 4096, d.width || 1280 ),
-			height: clamp( el.height.value, 64, 4096, d.height || 800 ),
-			quality: clamp( el.quality.value, 10, 100, 85 ) / 100,
-			background: parseBackground( el.background.value ) || parseBackground( d.background ) || '#e8eaed',
-			timeoutSeconds: Number( d.timeoutSeconds ) || 60,
+			...render,
 		};
+
 
 	}
 
@@ -395,7 +348,6 @@ class GeneratorPage {
 			getSettings: () => this._settings(),
 			selection: this.config.selection || null,
 			assetIds,
-			maxFailures: Number( this.config.maxFailures ) || 3,
 			review: ( request ) => this._review( request ),
 		} );
 		this.run = run;
@@ -711,17 +663,16 @@ class GeneratorPage {
 	/** Give back claimed assets when the page goes away mid-run (best effort). */
 	_releaseOnUnload() {
 
-		if ( ! this.run ) return;
-		const ids = this.run.heldIds();
+		if ( ! this.run || ! this.run.isActive() ) return;
 		const token = this.tokens.peek();
-		if ( ids.length === 0 || ! token ) return;
-		const base = ( this.config.apiBase || '/api/v1' ).replace( /\/+$/, '' );
+		if ( ! token ) return;
+		const base = this.config.apiBase.replace( /\/+$/, '' );
 		fetch( `${base}/admin/thumbnail-jobs/release`, {
 			method: 'POST',
 			keepalive: true,
 			credentials: 'same-origin',
 			headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-			body: JSON.stringify( { runner_id: this.run.runnerId, asset_ids: ids } ),
+			body: JSON.stringify( { runner_id: this.run.runnerId } ),
 		} ).catch( () => undefined );
 
 	}
@@ -738,7 +689,7 @@ async function mount( doc = document ) {
 
 	const root = doc.getElementById( 'batch-thumbs' );
 	if ( ! root ) return null;
-	const page = new GeneratorPage( root, readConfig( doc ) );
+	const page = new GeneratorPage( root, readPageConfig( doc ) );
 	await page.init();
 	return page;
 
@@ -746,4 +697,4 @@ async function mount( doc = document ) {
 
 mount();
 
-export { GeneratorPage, mount, readConfig, safeUrl, formatDuration };
+export { GeneratorPage };

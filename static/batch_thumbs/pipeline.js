@@ -7,10 +7,10 @@
  * picture of the previous model.
  */
 import { ApiError } from './api-client.js';
+import { renderSettings } from './config.js';
 import { AbortError, Reason, ThumbnailError, toThumbnailError } from './errors.js';
-import { DEFAULT_TIMEOUT_MS, loadAsset } from './loaders/registry.js';
+import { loadAsset } from './loaders/registry.js';
 import {
-	DEFAULT_BACKGROUND,
 	createScene,
 	disposeScene,
 	nextFrames,
@@ -51,20 +51,9 @@ function resolveSettings( asset, options ) {
 
 	const params = ( asset && asset.presentation_params ) || {};
 	return {
-		width: clampInt( options.width, 64, 4096, 1280 ),
-		height: clampInt( options.height, 64, 4096, 800 ),
-		quality: Math.min( 1, Math.max( 0.1, Number( options.quality ) || 0.85 ) ),
-		background: parseBackground( params.backgroundColor ) || parseBackground( options.background ) || DEFAULT_BACKGROUND,
-		timeoutMs: Number( options.timeoutMs ) > 0 ? Number( options.timeoutMs ) : DEFAULT_TIMEOUT_MS,
+		...renderSettings( { ...options, background: parseBackground( params.backgroundColor ) || options.background } ),
 		runnerId: String( options.runnerId || 'browser' ),
 	};
-
-}
-
-function clampInt( value, min, max, fallback ) {
-
-	const number = Math.round( Number( value ) );
-	return Number.isFinite( number ) && number > 0 ? Math.min( max, Math.max( min, number ) ) : fallback;
 
 }
 

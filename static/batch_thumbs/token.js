@@ -189,4 +189,4 @@ function createTokenProvider( { tokenUrl, getCsrfToken = () => readCsrfToken(), 
 
 }
 
-export { STORAGE_KEY, createTokenProvider, readCsrfToken, tokenExpiry };
+export { createTokenProvider, readCsrfToken };

@@ -10,23 +10,16 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Browser, sync_playwright
 
+from admin_tools.runner.browser import DEFAULT_CHROMIUM, launch_args
 from tests.conftest import start_ids_above_2_53
 
 from .pages import AdminLogin, AssetChangeList, GeneratorPage
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--ignore-gpu-blocklist",
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", DEFAULT_CHROMIUM)
+# The runner's own flags (SwiftShader WebGL on the CPU), so tests see what runs see.
+CHROMIUM_ARGS = launch_args(gpu=False)
 
 
 @pytest.fixture(scope="session")

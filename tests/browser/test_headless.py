@@ -16,6 +16,7 @@ pytestmark = pytest.mark.browser
 BACKGROUND = "#e8eaed"  # headless.js's default
 
 MODULE = "/static/batch_thumbs/headless.js"
+RENDER_ONLY = {"upload": False, "report": False}
 
 
 class Headless:
@@ -29,6 +30,10 @@ class Headless:
         return self.page.evaluate(
             "async ([module, name, args]) => (await import(module))[name](...args)", [MODULE, name, list(args)]
         )
+
+    def render_only(self, asset, options=None):
+        """``processOne`` without upload or failure report: load, render, capture."""
+        return self.call("processOne", asset, {**(options or {}), **RENDER_ONLY})
 
     def start(self, name, *args):
         """Call without waiting; ``finish()`` returns the result."""
@@ -153,7 +158,7 @@ def test_memory_stays_flat_over_repeated_models(headless, import_models, ok_mode
     timings = []
     for _ in range(3):
         for asset in assets:
-            result = headless.call("floor", asset)
+            result = headless.render_only(asset)
             assert result["status"] == "done", result
             timings.append(result["ms"])
         rounds.append(headless.call("memory"))
@@ -170,7 +175,7 @@ def test_a_timeout_aborts_the_download(headless, import_models, sample_models, a
     held = []
     headless.page.route(f"**/media/assets/{duck.pk}/**", lambda route: held.append(route))
     with headless.page.expect_event("requestfailed") as failed:
-        result = headless.call("floor", asset, {"timeoutMs": 1000})
+        result = headless.render_only(asset, {"timeoutMs": 1000})
     assert (result["reason"], result["detail"]) == ("timeout", "Timed out after 1 s")
     assert failed.value.url.endswith(path.name)
     assert result["ms"] < 3000
@@ -182,18 +187,18 @@ def test_abort_skips_only_the_asset_in_flight(headless, import_models, ok_models
     held = []
     headless.page.route(f"**/media/assets/{stuck.pk}/**", lambda route: held.append(route))
     with headless.page.expect_request(f"**/media/assets/{stuck.pk}/**"):
-        headless.start("floor", assets[str(stuck.pk)])
+        headless.start("processOne", assets[str(stuck.pk)], RENDER_ONLY)
     assert headless.call("abort", "Skipped by the test") is True
     result = headless.finish()
     assert (result["status"], result["reason"], result["detail"]) == ("skipped", "aborted", "Skipped by the test")
     assert headless.call("abort") is False, "nothing is in flight any more"
-    assert headless.call("floor", assets[str(after.pk)])["status"] == "done"
+    assert headless.render_only(assets[str(after.pk)])["status"] == "done"
 
 
 def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(headless, import_models, sample_models, api):
     """409 (another runner holds the lease) is a skip; a 503 after retries is a failure of the
     server, so nothing is recorded against the asset."""
-    from admin_tools.services import claim_assets
+    from admin_tools.runs import claim_assets
 
     taken, flaky = import_models(*sample_models.named("red-box", "textured-box"))
     assets = api(force=True)

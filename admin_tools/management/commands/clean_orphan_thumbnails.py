@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from admin_tools.models import ThumbnailVersion
-from icosa.models import Asset
+from admin_tools.models import THUMBNAIL_ROOT, ThumbnailVersion
+from admin_tools.selectors import referenced_files
 
 from .prune_thumbnails import non_negative_int, plural
 
@@ -27,23 +27,12 @@ def walk(storage, path):
         yield from walk(storage, f"{path}/{directory}")
 
 
-def referenced_names():
-    names = set()
-    for model in (ThumbnailVersion, Asset):
-        for thumbnail, preview in model.objects.values_list(
-            "thumbnail", "preview_image"
-        ):
-            names.update((thumbnail, preview))
-    names.discard("")
-    return names
-
-
 class Command(BaseCommand):
     help = (
         "Delete files under thumbnails/ in storage that no thumbnail version or asset "
         "refers to, such as files left behind when storage or the database failed."
     )
-    prefix = "thumbnails"
+    prefix = THUMBNAIL_ROOT
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -74,7 +63,7 @@ class Command(BaseCommand):
         # List storage before reading the database: a file whose upload commits after
         # the references were read is younger than --min-age-minutes and is skipped.
         stored = list(walk(storage, self.prefix))
-        unreferenced = sorted(set(stored) - referenced_names())
+        unreferenced = sorted(set(stored) - referenced_files())
         cutoff = timezone.now() - timedelta(minutes=min_age)
         orphans, young = [], 0
         for name in unreferenced:

@@ -15,13 +15,12 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from tqdm import tqdm
 
-from admin_tools.importmap import decoder_paths
+from admin_tools.filters import WorkFilters, parse_asset_ids
+from admin_tools.pageconfig import MAX_BATCH, RENDER_SIZE_LIMITS, api_base
 from admin_tools.runner import (
     BrowserUnavailable,
     EmbeddedServer,
-    RunListener,
     Runner,
     RunnerUnavailable,
     RunOptions,
@@ -29,13 +28,8 @@ from admin_tools.runner import (
     find_chromium,
 )
 from admin_tools.runner.client import read_token
-from admin_tools.runner.summary import (
-    DONE,
-    EXIT_INTERRUPTED,
-    EXIT_SOME_FAILED,
-    EXIT_UNUSABLE,
-    FAILED,
-)
+from admin_tools.runner.console import CommandListener, plural, write_summary
+from admin_tools.runner.summary import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_UNUSABLE
 from icosa.jwt_auth import mint_token
 
 logger = logging.getLogger(__name__)
@@ -50,7 +44,8 @@ def _size(value):
     if not match:
         raise ValueError(value)
     width, height = int(match[1]), int(match[2])
-    if not (64 <= width <= 4096 and 64 <= height <= 4096):
+    low, high = RENDER_SIZE_LIMITS
+    if not (low <= width <= high and low <= height <= high):
         raise ValueError(value)
     return width, height
 
@@ -69,81 +64,9 @@ def _iso(value):
 
 
 def _ids(value):
-    ids = [part.strip() for part in value.split(",") if part.strip()]
-    for part in ids:
-        if not part.isdigit() or len(part) > 19:
-            raise ValueError(value)
-    return ids
+    """--asset-ids: the API's own id type (parse_asset_ids), sent on as strings."""
+    return [str(pk) for pk in parse_asset_ids([value])]
 
-
-def _plural(count, word):
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-class CommandListener(RunListener):
-    """Prints one line per asset and keeps a tqdm bar on the raw stream when it is a TTY."""
-
-    def __init__(self, command, *, verbosity):
-        self.command = command
-        self.verbosity = verbosity
-        self.count = 0
-        stream = getattr(command.stdout, "_out", command.stdout)
-        self.stream = stream
-        enabled = verbosity >= 1 and hasattr(stream, "isatty") and stream.isatty()
-        self.bar = tqdm(
-            total=None,
-            unit="model",
-            file=stream,
-            disable=not enabled,
-            dynamic_ncols=True,
-            leave=False,
-        )
-
-    def _write(self, text, style=None, *, error=False):
-        line = style(text) if style else text
-        if not self.bar.disable:
-            tqdm.write(line, file=self.stream)
-        elif error:
-            self.command.stderr.write(line)
-        else:
-            self.command.stdout.write(line)
-
-    def announce(self, message):
-        if self.verbosity >= 1:
-            self._write(message)
-
-    def total(self, count):
-        if self.bar.total != count:
-            self.bar.total = count
-            self.bar.refresh()
-
-    def warning(self, message):
-        self._write(message, self.command.style.WARNING, error=True)
-
-    def result(self, result):
-        self.count += 1
-        self.bar.update(1)
-        if self.verbosity < 1:
-            return
-        style = self.command.style
-        head = f"[{self.count}] {result.asset_id} {result.name[:40]!r}"
-        if result.status == DONE:
-            text = f"{head}: done in {result.ms:.0f} ms"
-            if self.verbosity >= 2 and result.thumbnail_url:
-                text += f" → {result.thumbnail_url}"
-            self._write(text, style.SUCCESS)
-        elif result.status == FAILED:
-            detail = f" ({result.detail})" if result.detail else ""
-            self._write(
-                f"{head}: failed, {result.reason}{detail}", style.ERROR, error=True
-            )
-        else:
-            self._write(
-                f"{head}: skipped{f' ({result.detail})' if result.detail else ''}"
-            )
-
-    def close(self):
-        self.bar.close()
 
 
 class Command(BaseCommand):
@@ -247,7 +170,7 @@ class Command(BaseCommand):
             "--batch-size",
             type=int,
             default=10,
-            help="Assets claimed per request, 1 to 100 (default: %(default)s).",
+            help=f"Assets claimed per request, 1 to {MAX_BATCH} (default: %(default)s).",
         )
         how.add_argument(
             "--timeout",
@@ -255,23 +178,22 @@ class Command(BaseCommand):
             default=settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
             help="Seconds allowed to load and render one model (default: %(default)s).",
         )
+        # Left unset, size, quality and background are the gallery's own (THUMBNAIL_*
+        # settings, embedded in the headless page), so a remote runner follows its server.
         how.add_argument(
             "--size",
             type=_size,
-            default=(render_w, render_h),
             metavar="WxH",
-            help=f"Render size in pixels (default: {render_w}x{render_h}).",
+            help=f"Render size in pixels (default: the gallery's, here {render_w}x{render_h}).",
         )
         how.add_argument(
             "--quality",
             type=float,
-            default=settings.THUMBNAIL_JPEG_QUALITY / 100,
-            help="JPEG quality of the capture, 0 to 1 (default: %(default)s, as the admin page).",
+            help="JPEG quality of the capture, 0 to 1 (default: the gallery's, as the admin page).",
         )
         how.add_argument(
             "--background",
-            default=settings.THUMBNAIL_BACKGROUND,
-            help="Background colour (default: %(default)s).",
+            help=f"Background colour (default: the gallery's, here {settings.THUMBNAIL_BACKGROUND}).",
         )
         how.add_argument(
             "--gpu",
@@ -334,7 +256,7 @@ class Command(BaseCommand):
         finally:
             if embedded is not None:
                 embedded.stop()
-        self._summarise(summary)
+        write_summary(self.stdout, self.style, summary, verbosity=self.verbosity)
         if options["json_report"]:
             self._write_report(options["json_report"], summary.to_dict())
         self._exit(summary)
@@ -344,11 +266,11 @@ class Command(BaseCommand):
     def _check_options(self, options):
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
-        if not 1 <= options["batch_size"] <= 100:
-            raise CommandError("--batch-size must be between 1 and 100")
+        if not 1 <= options["batch_size"] <= MAX_BATCH:
+            raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH}")
         if options["limit"] is not None and options["limit"] < 1:
             raise CommandError("--limit must be at least 1")
-        if not 0 < options["quality"] <= 1:
+        if options["quality"] is not None and not 0 < options["quality"] <= 1:
             raise CommandError("--quality must be between 0 and 1")
         if options["timeout"] <= 0:
             raise CommandError("--timeout must be positive")
@@ -391,37 +313,36 @@ class Command(BaseCommand):
         return mint_token(user=user, minutes=RUNNER_TOKEN_MINUTES, purpose="runner")
 
     def _run_options(self, options, *, server, token):
-        width, height = options["size"]
-        filters = {
-            "force": options["force"],
-            "include_failed": options["retry_failed"],
-            "asset_ids": [pk for group in options["asset_ids"] or [] for pk in group]
-            or None,
-            "owner": options["owner"],
-            "format_type": options["format_type"],
-            "created_after": options["created_after"],
-            "created_before": options["created_before"],
-            "generated_before": options["generated_before"],
-            "renderer_not": options["renderer_not"],
-        }
+        width, height = options["size"] or (None, None)
+        filters = WorkFilters(
+            force=options["force"],
+            include_failed=options["retry_failed"],
+            asset_ids=[pk for group in options["asset_ids"] or [] for pk in group] or None,
+            owner=options["owner"],
+            format_type=options["format_type"],
+            created_after=options["created_after"],
+            created_before=options["created_before"],
+            generated_before=options["generated_before"],
+            renderer_not=options["renderer_not"],
+        )
         token_factory = None
         if self._token_user is not None:
             user = self._token_user
             token_factory = lambda: mint_token(  # noqa: E731
                 user=user, minutes=RUNNER_TOKEN_MINUTES, purpose="runner"
             )
-        runner_id = options["runner_id"] or f"{socket.gethostname()}-{os.getpid()}"
+        runner_name = options["runner_id"] or f"{socket.gethostname()}-{os.getpid()}"
         return RunOptions(
             server=server,
             token=token,
-            runner_id=runner_id[:128],
+            runner_name=runner_name[:128],
+            api_base=server + api_base(),
             page_url=server + reverse("batch_thumbs:headless"),
             module_url=static("batch_thumbs/headless.js"),
-            decoders=decoder_paths(),
             limit=options["limit"],
             batch_size=options["batch_size"],
             workers=options["workers"],
-            filters={key: value for key, value in filters.items() if value},
+            filters=filters.model_dump(exclude_defaults=True),
             timeout=options["timeout"],
             width=width,
             height=height,
@@ -442,7 +363,7 @@ class Command(BaseCommand):
             assets, total = runner.dry_run()
         except RunnerUnavailable as error:
             raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
-        self.log(f"{_plural(total, 'asset')} would be rendered; listing {len(assets)}:")
+        self.log(f"{plural(total, 'asset')} would be rendered; listing {len(assets)}:")
         for asset in assets:
             formats = (
                 ", ".join(f["format_type"] for f in asset.get("formats", []))
@@ -460,54 +381,9 @@ class Command(BaseCommand):
             )
         self.log(
             self.style.SUCCESS(
-                f"Dry run: nothing claimed, {_plural(len(assets), 'asset')} listed."
+                f"Dry run: nothing claimed, {plural(len(assets), 'asset')} listed."
             )
         )
-
-    def _summarise(self, summary):
-        if self.verbosity < 1 or (summary.error and not summary.results):
-            return
-        style = self.style
-        if not summary.results and not summary.renderer and not summary.interrupted:
-            self.stdout.write(style.SUCCESS("Nothing to render."))
-            return
-        self.stdout.write("")
-        self.stdout.write(f"WebGL renderer: {summary.renderer or 'unknown'}")
-        if summary.results:
-            median = (
-                f"{summary.median_ms:.0f} ms"
-                if summary.median_ms is not None
-                else "n/a"
-            )
-            p95 = f"{summary.p95_ms:.0f} ms" if summary.p95_ms is not None else "n/a"
-            self.stdout.write(
-                f"Per model: median {median}, p95 {p95}; "
-                f"{summary.models_per_minute:.1f} models/minute over {summary.work_seconds:.1f} s"
-                + (
-                    f"; first result after {summary.first_result_seconds:.1f} s"
-                    if summary.first_result_seconds
-                    else ""
-                )
-            )
-        if summary.failure_reasons:
-            reasons = ", ".join(
-                f"{reason} {count}" for reason, count in summary.failure_reasons.items()
-            )
-            self.stdout.write(f"Failures by reason: {reasons}")
-        if summary.page_restarts:
-            self.stdout.write(
-                style.WARNING(
-                    f"Pages restarted after a crash or hang: {summary.page_restarts}"
-                )
-            )
-        line = (
-            f"{_plural(summary.done, 'thumbnail')} done, {summary.failed} failed, "
-            f"{summary.skipped} skipped."
-        )
-        if summary.error or summary.failed or summary.interrupted:
-            self.stdout.write(style.WARNING(line))
-        else:
-            self.stdout.write(style.SUCCESS(line))
 
     def _write_report(self, path, data):
         path = Path(path)
@@ -528,5 +404,5 @@ class Command(BaseCommand):
             )
         if code == EXIT_SOME_FAILED:
             raise CommandError(
-                f"{_plural(summary.failed, 'asset')} failed.", returncode=code
+                f"{plural(summary.failed, 'asset')} failed.", returncode=code
             )

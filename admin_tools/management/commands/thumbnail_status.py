@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from admin_tools import selectors
+from admin_tools.pageconfig import api_base
 from admin_tools.runner import ApiError, AuthError, ThumbnailApi
 from admin_tools.runner.client import read_token
 
@@ -77,7 +78,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read --token-file: {error}", returncode=2) from None
         if not token:
             raise CommandError(f"--server needs --token-file or ${TOKEN_ENV}", returncode=2)
-        api = ThumbnailApi(server.rstrip("/") + "/api/v1", token)
+        api = ThumbnailApi(server.rstrip("/") + api_base(), token)
         try:
             return api.status()
         except AuthError as error:

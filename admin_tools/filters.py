@@ -1,0 +1,86 @@
+"""The work filters and the asset-id type, shared by the listing, the claim and the command.
+
+One schema names every filter once: ``GET missing-thumbnails`` and ``POST claim`` extend it,
+``render_thumbnails`` validates its options through it, and the runner sends its fields as
+they are to either endpoint.
+"""
+
+import re
+from typing import Iterable, List, Optional
+
+from django.utils.dateparse import parse_date, parse_datetime
+from ninja import Field, Schema
+from pydantic import field_validator
+
+_ASSET_ID = re.compile(r"[0-9]{1,19}")
+_MAX_ID = 2**63 - 1
+#: Most ids one request may name, counted after splitting "1,2,3" (a bigger set is a saved
+#: selection, which the claim expands in SQL).
+MAX_IDS = 10000
+
+
+def parse_asset_id(text) -> Optional[int]:
+    """An asset id from text, or None: ASCII digits within a signed 64-bit integer
+    (str.isdigit also accepts characters such as '²' that int() refuses)."""
+    text = str(text).strip()
+    if not _ASSET_ID.fullmatch(text) or int(text) > _MAX_ID:
+        return None
+    return int(text)
+
+
+def parse_asset_ids(values: Iterable) -> List[int]:
+    """Ids from comma-separated and/or repeated values; ValueError names the first bad one."""
+    ids = []
+    for value in values or []:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            asset_id = parse_asset_id(part)
+            if asset_id is None:
+                raise ValueError(f"'{part}' is not an asset id")
+            ids.append(asset_id)
+            if len(ids) > MAX_IDS:
+                raise ValueError(f"at most {MAX_IDS} ids per request")
+    return ids
+
+
+def check_iso(value: Optional[str]) -> Optional[str]:
+    if value is not None and parse_datetime(value) is None and parse_date(value) is None:
+        raise ValueError(f"'{value}' is not an ISO date or datetime")
+    return value
+
+
+class WorkFilters(Schema):
+    """Which assets a listing or a claim is about."""
+
+    viewer_compatible_only: bool = True
+    include_failed: bool = False
+    force: bool = Field(False, description="Include assets that already have a thumbnail.")
+    asset_ids: Optional[List[str]] = Field(
+        None, description="Restrict to these ids (comma-separated or repeated)."
+    )
+    owner: Optional[str] = Field(None, description="Username or email of the owner.")
+    format_type: Optional[str] = None
+    created_after: Optional[str] = None
+    created_before: Optional[str] = None
+    generated_before: Optional[str] = None
+    renderer_not: Optional[str] = None
+
+    @field_validator("created_after", "created_before", "generated_before")
+    @classmethod
+    def _iso_datetime(cls, value):
+        return check_iso(value)
+
+    def selector_kwargs(self, *, asset_ids=None, force=None) -> dict:
+        """The ``missing_thumbnails()`` keyword arguments (ids already parsed)."""
+        kwargs = {name: getattr(self, name) for name in WorkFilters.model_fields}
+        kwargs["asset_ids"] = asset_ids
+        kwargs["force"] = self.force if force is None else force
+        return kwargs
+
+
+#: The filter names, for clients that pass them on (the runner, the command).
+FILTER_NAMES = tuple(WorkFilters.model_fields)
+
+__all__ = ["FILTER_NAMES", "MAX_IDS", "WorkFilters", "check_iso", "parse_asset_id", "parse_asset_ids"]

@@ -1,0 +1,77 @@
+"""What one headless run needs to know; ``render_thumbnails`` builds it from its options."""
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from django.conf import settings
+
+
+@dataclass
+class RunOptions:
+    """Everything a run needs.
+
+    ``runner_name`` names the run in leases and versions (``--runner-id``). Each run gets a
+    fresh ``run_id`` under it (the server's memory of what this run already had), and each
+    worker page its own runner id: the name itself for one worker, ``<name>/<n>`` for more.
+
+    Render size, quality and background left at None take the gallery's own defaults, which
+    the headless page embeds (admin_tools/pageconfig.py): they are stated once, in settings.
+    """
+
+    server: str
+    token: str
+    runner_name: str
+    api_base: str
+    page_url: str
+    module_url: str
+    run_id: str = ""
+    limit: Optional[int] = None
+    batch_size: int = 10
+    workers: int = 1
+    filters: dict = field(default_factory=dict)
+    timeout: Optional[float] = None  # THUMBNAIL_RENDER_TIMEOUT_SECONDS when unset
+    width: Optional[int] = None
+    height: Optional[int] = None
+    quality: Optional[float] = None
+    background: Optional[str] = None
+    gpu: bool = False
+    chromium: str = ""
+    watch: bool = False
+    poll_seconds: float = 15.0
+    recycle_after: int = 250
+    token_factory: Optional[Callable[[], str]] = None
+    token_refresh_seconds: float = 6 * 3600
+
+    def __post_init__(self):
+        if self.timeout is None:
+            self.timeout = float(settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS)
+        if not self.run_id:
+            self.run_id = f"{self.runner_name[:110]}.{secrets.token_hex(4)}"
+
+    def runner_id(self, index: int) -> str:
+        """The runner id of worker ``index`` (0-based)."""
+        if self.workers == 1:
+            return self.runner_name
+        return f"{self.runner_name[:120]}/{index + 1}"
+
+    def page_config(self, index: int = 0) -> dict:
+        """What ``headless.js`` ``setup()`` gets for worker ``index``."""
+        config = {
+            "apiBase": self.api_base,
+            "token": self.token,
+            "runnerId": self.runner_id(index),
+            "timeoutSeconds": self.timeout,
+        }
+        for key, value in (
+            ("width", self.width),
+            ("height", self.height),
+            ("quality", self.quality),
+            ("background", self.background),
+        ):
+            if value is not None:
+                config[key] = value
+        return config
+
+
+__all__ = ["RunOptions"]

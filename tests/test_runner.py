@@ -1,0 +1,247 @@
+"""The headless Runner without a browser: fake pages, the real API and run policy.
+
+Each fake page does what ``headless.js`` does with its result (upload through the API under
+its own runner id, or report a failure), so leases, run memory and lease ownership are the
+server's real ones. API calls run inline (no threads, so no two at once); they still use
+their own database connection (Django's connections are per async context), hence
+transactional tests.
+"""
+
+import asyncio
+import json
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+
+from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailRunAsset, ThumbnailVersion
+from admin_tools.runner import Runner, RunOptions
+from admin_tools.runner.browser import PageCrashed, PageHung
+from admin_tools.runner.client import ApiError, AuthError, ThumbnailApi
+from admin_tools.runner.summary import DONE, EXIT_UNUSABLE, FAILED, SKIPPED
+from icosa.models import Asset, Format
+
+from .conftest import b64, make_image
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class DjangoClientApi(ThumbnailApi):
+    """ThumbnailApi over Django's test client instead of a socket."""
+
+    retries = 0
+
+    def _once(self, method, url, body):
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = Client().generic(
+            method,
+            path,
+            data=json.dumps(body) if body is not None else "",
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {self.token}",
+        )
+        payload = response.json() if response.content else {}
+        if response.status_code >= 400:
+            cls = AuthError if response.status_code in (401, 403) else ApiError
+            raise cls(payload.get("detail", ""), status=response.status_code, body=payload)
+        return payload
+
+
+class FakeSession:
+    def __init__(self, **kwargs):
+        self.browser = object()
+
+    async def start(self):
+        return self.browser
+
+    async def ensure(self):
+        return False
+
+    async def stop(self):
+        pass
+
+
+class FakePage:
+    """A worker page; ``script`` maps an asset name to what happens to it."""
+
+    script = {}
+    log = []
+
+    def __init__(self, session, *, index, page_url, module_url, config):
+        self.index = index
+        self.config = dict(config)
+        self.models = 0
+        self.alive = False
+        self.opens = 0
+        self._results = {}
+
+    @property
+    def api(self):
+        return DjangoClientApi(self.config["apiBase"], self.config["token"], runner_id=self.config["runnerId"])
+
+    async def open(self):
+        self.alive = True
+        self.opens += 1
+        self.models = 0
+        return {"rendererString": "Fake GL", "maxTextureSize": 4096}
+
+    async def start(self, asset, *, options=None, timeout=None):
+        self.models += 1
+        outcome = self.script.get(asset["name"], "done")
+        FakePage.log.append((self.config["runnerId"], asset["name"]))
+        if outcome == "crash":
+            self.alive = False
+            raise PageCrashed("The page crashed: Target crashed")
+        if outcome == "fatal":
+            return {"uploading": False, "result": {"status": FAILED, "reason": "upload_rejected", "detail": "Admin access required", "fatal": True}}
+        if outcome == "skip":
+            return {"uploading": False, "result": {"status": SKIPPED, "reason": "aborted", "detail": "Skipped"}}
+        if outcome == "bad":
+            answer = self.api.report_failure(asset["id"], reason="load_error", detail="not a model")
+            return {"uploading": False, "result": {"status": FAILED, "reason": "load_error", "attempts": answer["attempts"]}}
+        self._results[str(asset["id"])] = outcome
+        return {"uploading": True}
+
+    async def finish(self, asset_id, *, timeout=None):
+        outcome = self._results.pop(asset_id)
+        if outcome == "upload hangs":
+            raise PageHung("No answer from the page in 90 s")
+        stored = self.api.request(
+            "POST",
+            f"/admin/assets/{asset_id}/thumbnail",
+            body={"thumbnail_base64": b64(make_image((512, 320))), "runner_id": self.config["runnerId"]},
+        )
+        return {"status": DONE, "thumbnailUrl": stored["thumbnail_url"], "ms": 5}
+
+    async def abort(self, message="", *, asset_id=None, timeout=3):
+        return False
+
+    async def memory(self, *, timeout=3):
+        return None
+
+    async def close(self):
+        self.alive = False
+
+
+class FakeRunner(Runner):
+    api_class = DjangoClientApi
+    session_class = FakeSession
+    worker_class = FakePage
+
+
+@pytest.fixture(autouse=True)
+def inline_threads(monkeypatch):
+    async def to_thread(function, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+    FakePage.log = []
+
+
+def make_assets(*names):
+    assets = []
+    for name in names:
+        asset = Asset.objects.create(name=name, state=Asset.State.COMPLETE)
+        Format.objects.create(asset=asset, format_type="GLB")
+        assets.append(asset)
+    return assets
+
+
+def run(staff_user, script=None, **options):
+    FakePage.script = script or {}
+    defaults = dict(
+        server="http://testserver",
+        token=staff_user.generate_jwt_token(),
+        runner_name="fake",
+        api_base="http://testserver/api/v1",
+        page_url="http://testserver/batch-thumbs/headless/",
+        module_url="/static/batch_thumbs/headless.js",
+        batch_size=2,
+    )
+    runner = FakeRunner(RunOptions(**{**defaults, **options}))
+    return runner, runner.run()
+
+
+def test_workers_claim_under_their_own_runner_ids_in_one_run(staff_user):
+    assets = make_assets("a", "b", "c", "d", "e")
+    runner, summary = run(staff_user, workers=2)
+
+    assert (summary.done, summary.failed, summary.skipped) == (5, 0, 0)
+    assert sorted(ThumbnailVersion.objects.values_list("asset_id", flat=True)) == [a.pk for a in assets]
+    assert set(ThumbnailVersion.objects.values_list("runner_id", flat=True)) <= {"fake/1", "fake/2"}
+    assert set(ThumbnailRunAsset.objects.values_list("run_id", flat=True)) == {runner.options.run_id}
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_one_worker_uses_the_runner_name_and_each_run_gets_a_fresh_id(staff_user):
+    make_assets("a")
+    first, _ = run(staff_user)
+    second, _ = run(staff_user)
+    assert ThumbnailVersion.objects.get().runner_id == "fake"
+    assert first.options.run_id != second.options.run_id
+    assert first.options.run_id.startswith("fake.")
+
+
+def test_a_skipped_asset_is_released_at_once_and_not_offered_to_the_run_again(staff_user):
+    skipped, done = make_assets("skipped", "done")
+    _, summary = run(staff_user, {"skipped": "skip"}, batch_size=1)
+    assert (summary.done, summary.skipped) == (1, 1)
+    assert [name for _, name in FakePage.log] == ["skipped", "done"]
+    assert not ThumbnailClaim.objects.exists()
+    assert not ThumbnailFailure.objects.exists()
+
+
+def test_a_failure_is_recorded_once_and_the_run_moves_on(staff_user):
+    make_assets("bad", "good")
+    _, summary = run(staff_user, {"bad": "bad"})
+    assert (summary.done, summary.failed) == (1, 1)
+    assert ThumbnailFailure.objects.get().attempts == 1
+    assert [name for _, name in FakePage.log] == ["bad", "good"]
+
+
+def test_a_crashed_page_records_browser_crash_reopens_and_the_run_goes_on(staff_user):
+    make_assets("a", "boom", "c")
+    runner, summary = run(staff_user, {"boom": "crash"})
+    assert (summary.done, summary.failed) == (2, 1)
+    assert summary.failure_reasons == {"browser_crash": 1}
+    assert summary.page_restarts == 1
+    assert ThumbnailFailure.objects.get().reason == "browser_crash"
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_an_upload_that_hangs_is_released_not_held_against_the_asset(staff_user):
+    stuck, _ = make_assets("stuck", "fine")
+    _, summary = run(staff_user, {"stuck": "upload hangs"})
+    assert summary.failure_reasons == {"upload_error": 1}
+    assert not ThumbnailFailure.objects.exists()
+    assert not ThumbnailClaim.objects.exists()
+    stuck.refresh_from_db()
+    assert not stuck.thumbnail
+    assert [name for _, name in FakePage.log].count("stuck") == 1
+
+
+def test_a_refused_token_stops_the_run_and_releases_every_lease(staff_user):
+    make_assets("refused", "b", "c", "d")
+    _, summary = run(staff_user, {"refused": "fatal"}, batch_size=4)
+    assert summary.exit_code == EXIT_UNUSABLE
+    assert "refused the page's token" in summary.error
+    assert [name for _, name in FakePage.log] == ["refused"]
+    assert not ThumbnailClaim.objects.exists()
+    assert not ThumbnailVersion.objects.exists()
+
+
+def test_limit_bounds_what_the_run_claims(staff_user):
+    make_assets("a", "b", "c", "d", "e")
+    _, summary = run(staff_user, limit=3, batch_size=2)
+    assert summary.done == 3
+    assert ThumbnailRunAsset.objects.count() == 3
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_a_forced_run_regenerates_each_asset_once(staff_user):
+    make_assets("a", "b")
+    run(staff_user)
+    _, summary = run(staff_user, filters={"force": True})
+    assert summary.done == 2
+    assert ThumbnailVersion.objects.count() == 4
