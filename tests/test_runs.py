@@ -35,7 +35,7 @@ def test_a_run_is_never_offered_an_asset_twice(staff_user):
     assert first.asset_ids == [failed.pk, skipped.pk, expired.pk]
     assert first.remaining == 1
     record_failure(asset_id=failed.pk, reason="load_error", user=staff_user, runner_id="run-1/1")
-    runs.release_claims(runner_id="run-1/1", asset_ids=[skipped.pk])
+    runs.release_claims(runner_id="run-1/1", user=staff_user, asset_ids=[skipped.pk])
     expire(expired)
 
     again = runs.claim(user=staff_user, runner_id="run-1/1", run_id="run-1", count=10)
@@ -49,14 +49,14 @@ def test_a_run_is_never_offered_an_asset_twice(staff_user):
 def test_workers_of_one_run_share_its_memory(staff_user):
     a, b = make_assets(2)
     assert runs.claim_assets(user=staff_user, runner_id="w/1", run_id="w", count=1) == [a.pk]
-    runs.release_claims(runner_id="w/1")
+    runs.release_claims(runner_id="w/1", user=staff_user)
     assert runs.claim_assets(user=staff_user, runner_id="w/2", run_id="w", count=5) == [b.pk]
 
 
 def test_without_a_run_id_a_claim_keeps_no_memory(staff_user):
     (asset,) = make_assets(1)
     assert runs.claim_assets(user=staff_user, runner_id="plain", count=1) == [asset.pk]
-    runs.release_claims(runner_id="plain")
+    runs.release_claims(runner_id="plain", user=staff_user)
     assert runs.claim_assets(user=staff_user, runner_id="plain", count=1) == [asset.pk]
     assert not ThumbnailRun.objects.exists()
 
@@ -119,7 +119,7 @@ def test_release_without_ids_ends_every_lease_of_the_runner_only(staff_user):
     make_assets(5)
     runs.claim_assets(user=staff_user, runner_id="mine", count=3)
     runs.claim_assets(user=staff_user, runner_id="theirs", count=2)
-    assert runs.release_claims(runner_id="mine") == 3
+    assert runs.release_claims(runner_id="mine", user=staff_user) == 3
     assert set(ThumbnailClaim.objects.values_list("runner_id", flat=True)) == {"theirs"}
 
 

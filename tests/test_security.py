@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.test import TestCase
 from django.utils import timezone
 
-from admin_tools import services
+from admin_tools import runs, services
 from admin_tools.management.commands.render_thumbnails import Command as RenderCommand
 from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
 from admin_tools.runner.client import ThumbnailApi
@@ -549,7 +549,7 @@ def test_tokens_are_not_command_line_arguments():
 def leased(django_user_model, staff_user):
     """An asset leased to runner "owner" of staff_user, and a second staff user's token."""
     asset = complete_asset()
-    services.claim_assets(user=staff_user, runner_id="owner", count=1)
+    runs.claim_assets(user=staff_user, runner_id="owner", count=1)
     other = django_user_model.objects.create_user(username="other", email="other@example.com", password="x", is_staff=True, is_superuser=True)
     return asset, other.generate_jwt_token()
 
