@@ -9,8 +9,8 @@
  * sidedness are honoured; COLOR_0 is always used. It also applies the fetch policy to buffers
  * before anything is fetched: a buffer the asset does not list fails with `missing_resource`.
  */
-import { LoadError, Reason } from '../errors.js';
 import { createBrushMaterial, findBrush, isDeadHostUri, prepareBrushGeometry } from '../brushes.js';
+import { displayName } from './context.js';
 
 const EXTENSION = 'GOOGLE_tilt_brush_material';
 
@@ -24,7 +24,7 @@ class GLTFBrushMaterialsPlugin {
 
 	/**
 	 * @param {import('three/addons/loaders/GLTFLoader.js').GLTFParser} parser
-	 * @param {import('../loaders.js').LoadContext} context
+	 * @param {import('./context.js').LoadContext} context
 	 */
 	constructor( parser, context ) {
 
@@ -33,25 +33,6 @@ class GLTFBrushMaterialsPlugin {
 		this.context = context;
 		this.sources = new Set();
 		this.missingTextures = new Set();
-
-	}
-
-	/** Refuse buffers the asset does not have before anything is requested. */
-	beforeRoot() {
-
-		for ( const buffer of this.parser.json.buffers || [] ) {
-
-			const uri = buffer && buffer.uri;
-			if ( ! uri || /^data:/i.test( uri ) ) continue;
-			if ( ! this.context.findResource( uri ) ) {
-
-				return Promise.reject( new LoadError( `Missing buffer ${displayName( uri )}: it is not one of the asset's files`, { reason: Reason.MISSING_RESOURCE } ) );
-
-			}
-
-		}
-
-		return null;
 
 	}
 
@@ -138,19 +119,12 @@ class GLTFBrushMaterialsPlugin {
 /**
  * The plugin factory to pass to `GLTFLoader.register`.
  *
- * @param {import('../loaders.js').LoadContext} context
+ * @param {import('./context.js').LoadContext} context
  * @return {function(Object): GLTFBrushMaterialsPlugin}
  */
 function brushMaterialsPlugin( context ) {
 
 	return ( parser ) => new GLTFBrushMaterialsPlugin( parser, context );
-
-}
-
-function displayName( uri ) {
-
-	if ( /^data:/i.test( uri ) ) return 'an embedded data URI';
-	return String( uri ).split( /[?#]/ )[ 0 ].split( /[\\/]/ ).pop();
 
 }
 
