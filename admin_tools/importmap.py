@@ -23,12 +23,19 @@ def three_import_map():
 
 def loader_config():
     """What the page's loaders read from its config: decoders, the format table, the byte cap,
-    and where the Open Brush brush assets are (None: brush materials use the fallback)."""
+    where the Open Brush brush assets are (None: brush materials use the fallback), the default
+    up axis per format and the quality thresholds that flag a capture for review."""
     return {
         "decoders": decoder_paths(),
         "brushAssetsUrl": brush_assets_url(),
         "formats": formats.page_config(),
         "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES,
+        "upAxis": {fmt: axis for fmt, axis in settings.THUMBNAIL_UP_AXIS.items() if axis in ("Y", "Z")},
+        "quality": {
+            "darkLuminance": settings.THUMBNAIL_QUALITY_DARK_LUMINANCE,
+            "minContrast": settings.THUMBNAIL_QUALITY_MIN_CONTRAST,
+            "minCoverage": settings.THUMBNAIL_QUALITY_MIN_COVERAGE,
+        },
     }
 
 

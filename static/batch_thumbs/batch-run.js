@@ -389,6 +389,7 @@ class BatchRun extends EventTarget {
 				background: settings.background,
 				timeoutMs: ( Number( settings.timeoutSeconds ) || 60 ) * 1000,
 				runnerId: this.runnerId,
+				reviewFlaggedOnly: Boolean( settings.reviewFlaggedOnly ),
 			},
 			onStage: ( stage, info ) => this._emit( 'stage', { asset, stage, format: info.format || null } ),
 		} );

@@ -12,6 +12,8 @@ import { configureDecoders } from './loaders/gltf.js';
 import { configureFormats } from './loaders/format-table.js';
 import { configureFetchPolicy } from './loaders/context.js';
 import { configureBrushes } from './brushes.js';
+import { configureQuality } from './capture.js';
+import { configurePresentation } from './presentation.js';
 import { createRenderer, parseBackground } from './renderer.js';
 import { createTokenProvider, readCsrfToken } from './token.js';
 
@@ -107,6 +109,14 @@ function clamp( value, min, max, fallback ) {
 
 }
 
+/** How the review panel names a capture's quality flags. */
+const FLAG_TEXT = {
+	dark_subject: 'the subject is nearly black',
+	low_contrast: 'the subject is nearly the background colour',
+	tiny_subject: 'the subject is tiny',
+	clipped: 'the subject touches the edge',
+};
+
 /** The page controller. */
 class GeneratorPage {
 
@@ -142,10 +152,10 @@ class GeneratorPage {
 
 		const ids = [
 			'alert', 'hidden-warning', 'selection', 'selection-text', 'backlog',
-			'batch-size', 'width', 'height', 'quality', 'background', 'viewer-compatible', 'include-failed', 'review-mode',
+			'batch-size', 'width', 'height', 'quality', 'background', 'viewer-compatible', 'include-failed', 'review-mode', 'review-flagged',
 			'start', 'pause', 'skip', 'stop', 'retry', 'status', 'progress', 'progress-text',
 			'stat-total', 'stat-completed', 'stat-failed', 'stat-skipped', 'stat-success', 'stat-rate', 'stat-eta',
-			'preview', 'review', 'review-image', 'accept', 'retake', 'reject', 'renderer',
+			'preview', 'review', 'review-image', 'review-flags', 'accept', 'retake', 'turn', 'reject', 'renderer',
 			'current-id', 'current-name', 'current-owner', 'current-format', 'current-stage', 'current-link', 'current-page',
 			'grid', 'grid-empty', 'failures-table', 'failures-body', 'failures-empty', 'log',
 		];
@@ -192,6 +202,8 @@ class GeneratorPage {
 		configureFormats( this.config.formats );
 		configureFetchPolicy( this.config );
 		configureBrushes( { url: this.config.brushAssetsUrl } );
+		configureQuality( this.config.quality || null );
+		configurePresentation( { upAxis: this.config.upAxis } );
 
 		if ( await this._checkAccess() ) {
 
@@ -330,6 +342,7 @@ class GeneratorPage {
 		el.retry.addEventListener( 'click', () => this.start( { retryFailed: true } ) );
 		el.accept.addEventListener( 'click', () => this._answerReview( 'accept' ) );
 		el.retake.addEventListener( 'click', () => this._answerReview( 'retake' ) );
+		el.turn.addEventListener( 'click', () => this._answerReview( 'turn' ) );
 		el.reject.addEventListener( 'click', () => this._answerReview( 'reject' ) );
 
 		window.addEventListener( 'pagehide', () => this._releaseOnUnload() );
@@ -359,7 +372,8 @@ class GeneratorPage {
 			batchSize: clamp( el.batchSize.value, 1, 100, 50 ),
 			viewerCompatibleOnly: el.viewerCompatible.checked,
 			includeFailed: el.includeFailed.checked,
-			reviewMode: el.reviewMode.checked,
+			reviewMode: el.reviewMode.checked || el.reviewFlagged.checked, // Flagged-only is a kind of review.
+			reviewFlaggedOnly: el.reviewFlagged.checked,
 			width: clamp( el.width.value, 64, 4096, d.width || 1280 ),
 			height: clamp( el.height.value, 64, 4096, d.height || 800 ),
 			quality: clamp( el.quality.value, 10, 100, 85 ) / 100,
@@ -650,7 +664,7 @@ class GeneratorPage {
 	// -----------------------------------------------------------------------------------------
 	// Review mode
 
-	_review( { dataUrl, signal } ) {
+	_review( { dataUrl, quality, signal } ) {
 
 		return new Promise( ( resolve ) => {
 
@@ -660,6 +674,7 @@ class GeneratorPage {
 				this._reviewResolve = null;
 				this.el.review.hidden = true;
 				this.el.reviewImage.removeAttribute( 'src' );
+				this.el.reviewFlags.textContent = '';
 				resolve( decision );
 
 			};
@@ -674,6 +689,9 @@ class GeneratorPage {
 
 			this._reviewResolve = finish;
 			this.el.reviewImage.src = dataUrl;
+			const flags = ( quality && quality.flags ) || [];
+			this.el.reviewFlags.textContent = flags.length > 0 ? `Flagged: ${flags.map( ( flag ) => FLAG_TEXT[ flag ] || flag ).join( ', ' )}` : 'No quality flags';
+			this.el.reviewFlags.dataset.flags = flags.join( ' ' );
 			this.el.review.hidden = false;
 			this.el.accept.focus();
 
