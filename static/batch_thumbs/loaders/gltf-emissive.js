@@ -32,6 +32,7 @@ class GLTFEmissiveAsBasePlugin {
 		const fixed = [];
 		const pending = [];
 		const seen = new Set();
+		if ( ! gltf.scene ) return; // A file without scenes: the loader reports the empty scene.
 		gltf.scene.traverse( ( node ) => {
 
 			for ( const material of Array.isArray( node.material ) ? node.material : node.material ? [ node.material ] : [] ) {
