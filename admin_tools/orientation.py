@@ -1,6 +1,7 @@
 """The asset's upright orientation, ``presentation_params.orientingRotation``: a unit quaternion
 ``{x, y, z, w}`` applied to the model before framing, by the gallery viewer and every thumbnail.
 The generator page's review mode saves it when the admin turns a model upright."""
+
 import math
 
 from django.core.exceptions import ValidationError

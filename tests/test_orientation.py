@@ -1,5 +1,6 @@
 """POST /api/v1/admin/assets/{id}/orientation: review mode's Turn saved as the asset's
 presentation_params.orientingRotation; only a unit quaternion, only for thumbnail staff."""
+
 import json
 import math
 
@@ -21,7 +22,9 @@ def asset():
 
 def post(asset_id, body, **headers):
     return Client(**headers).post(
-        reverse("api:asset_orientation", kwargs={"asset_id": str(asset_id)}), json.dumps(body), content_type="application/json"
+        reverse("api:asset_orientation", kwargs={"asset_id": str(asset_id)}),
+        json.dumps(body),
+        content_type="application/json",
     )
 
 
@@ -56,7 +59,9 @@ def test_unknown_assets_are_404_and_callers_need_the_thumbnail_permission(asset,
     assert post(2**60, {"x": 0, "y": 0, "z": 0, "w": 1}, **auth).status_code == 404
     assert post(asset.pk, {"x": 0, "y": 0, "z": 0, "w": 1}).status_code == 401
     plain = django_user_model.objects.create_user(username="staff", password="x", is_staff=True)
-    response = post(asset.pk, {"x": 0, "y": 0, "z": 0, "w": 1}, HTTP_AUTHORIZATION=f"Bearer {plain.generate_jwt_token()}")
+    response = post(
+        asset.pk, {"x": 0, "y": 0, "z": 0, "w": 1}, HTTP_AUTHORIZATION=f"Bearer {plain.generate_jwt_token()}"
+    )
     assert response.status_code == 403
 
 

@@ -37,6 +37,7 @@ const STAGE_TEXT = {
 	frame: 'Framing',
 	render: 'Rendering',
 	review: 'Waiting for review',
+	orientation: 'Saving orientation',
 	upload: 'Uploading',
 };
 

@@ -4,6 +4,7 @@ recolour the model; a Z-up 3MF stands upright; an unlit material with a black ba
 drawn in its emissive colour; a capture that is still dark is stored with a quality flag; and
 review mode can hold back only the flagged captures, with Turn saving the orientation.
 """
+
 import math
 
 import pytest
@@ -13,12 +14,16 @@ from admin_tools.models import ThumbnailVersion
 from icosa.models import Asset
 from tests.fixtures import quality
 from tests.fixtures.meshes import CYAN, GREEN, RED
+from tests.fixtures.shared import shared_fixtures
 
 from .pixels import assert_shows_colour, describe, hex_to_rgb, open_field
-from .test_formats import claim, headless, headless_page, thumbnail  # noqa: F401  (fixtures)
+
+# claim, headless and headless_page are fixtures: the headless page of test_formats.py, shared.
+from .test_formats import SHARED_FORMATS, SHARED_RENDER, claim, headless, headless_page, needs_shared, thumbnail  # noqa: F401, I001
 
 pytestmark = pytest.mark.browser
 BACKGROUND = "#e8eaed"
+SHARED_MODELS = shared_fixtures("models")
 QUARTER_TURN_Z = {"x": 0.0, "y": 0.0, "z": math.sqrt(0.5), "w": math.sqrt(0.5)}
 
 
@@ -61,7 +66,9 @@ def rendered(headless, claim, asset):  # noqa: F811
 
 
 def test_orienting_rotation_turns_the_model_before_framing(headless, import_models, claim, tmp_path):  # noqa: F811
-    standing = import_one(import_models, quality.write_glb(tmp_path / "standing.glb", size=(0.5, 3, 0.5), base=(0.8, 0.1, 0.1)))
+    standing = import_one(
+        import_models, quality.write_glb(tmp_path / "standing.glb", size=(0.5, 3, 0.5), base=(0.8, 0.1, 0.1))
+    )
     turned = import_one(
         import_models,
         quality.write_glb(tmp_path / "turned.glb", size=(0.5, 3, 0.5), base=(0.8, 0.1, 0.1)),
@@ -91,7 +98,9 @@ def test_color_space_gamma_draws_the_colours_as_gamma_encoded(headless, import_m
 
 def test_the_up_axis_stands_a_z_up_ply_upright(headless, import_models, claim, tmp_path):  # noqa: F811
     def box(name, params):
-        return import_one(import_models, quality.write_ply_box(tmp_path / f"{name}.ply", size=(0.5, 0.5, 3), colour=GREEN), params)
+        return import_one(
+            import_models, quality.write_ply_box(tmp_path / f"{name}.ply", size=(0.5, 0.5, 3), colour=GREEN), params
+        )
 
     default, z_up = box("default", {}), box("z-up", {"upAxis": "Z"})
     (_, default_settings), (_, z_settings) = render_all(headless, claim, default, z_up)
@@ -110,7 +119,7 @@ def test_a_tall_z_up_3mf_comes_out_taller_than_wide(headless, import_models, cla
     assert "up_axis" not in settings  # Z-up by specification: no setting decides.
 
 
-def test_an_unlit_black_base_colour_with_an_emissive_colour_is_drawn_in_that_colour(headless, import_models, claim, tmp_path):  # noqa: F811
+def test_an_unlit_black_base_with_an_emissive_colour_is_drawn_in_it(headless, import_models, claim, tmp_path):  # noqa: F811
     path = quality.write_glb(tmp_path / "car.glb", base=(0, 0, 0), emissive=(0.86, 0.1, 0.1), unlit=True)
     asset = import_one(import_models, path)
     result, settings = rendered(headless, claim, asset)
@@ -134,9 +143,13 @@ def test_a_capture_that_is_still_black_is_stored_and_flagged(headless, import_mo
     assert ThumbnailVersion.objects.get(asset=red).render_settings["quality"]["flags"] == []
 
 
-def test_review_only_flagged_holds_back_the_doubtful_capture_and_turn_saves_its_orientation(generator, import_models, tmp_path):
+def test_review_only_flagged_holds_back_the_doubtful_capture_and_turn_saves_its_orientation(
+    generator, import_models, tmp_path
+):
     clear = import_one(import_models, quality.write_glb(tmp_path / "clear.glb", base=(0.8, 0.1, 0.1)))
-    dark = import_one(import_models, quality.write_glb(tmp_path / "dark.glb", size=(0.5, 0.5, 3), base=(0, 0, 0), unlit=True))
+    dark = import_one(
+        import_models, quality.write_glb(tmp_path / "dark.glb", size=(0.5, 0.5, 3), base=(0, 0, 0), unlit=True)
+    )
     generator.open()
     generator.page.get_by_label("Review only flagged captures").check()
     generator.start()
@@ -162,3 +175,39 @@ def test_review_only_flagged_holds_back_the_doubtful_capture_and_turn_saves_its_
     assert settings["orienting_rotation"] == pytest.approx(saved, abs=1e-5)
     width, height = subject_size(open_field(dark.thumbnail))
     assert height > 1.5 * width, (width, height)  # Turned upright before the capture was kept.
+
+
+def subject_luminance(image, background=BACKGROUND, tolerance=24):
+    """Mean luminance (0..1) of the pixels that differ from the background, measured here in
+    Python on the stored image: an independent check of the page's measurement."""
+    bg = hex_to_rgb(background)
+    small = image.convert("RGB").resize((128, 80))
+    data = small.tobytes()
+    lumas = [
+        0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2]
+        for i in range(0, len(data), 3)
+        if sum(abs(a - b) for a, b in zip(data[i : i + 3], bg, strict=True)) > tolerance
+    ]
+    return sum(lumas) / len(lumas) / 255 if lumas else 0.0
+
+
+@needs_shared
+def test_no_shared_sample_is_stored_as_a_dark_silhouette_without_a_flag(headless, import_models, claim, settings):  # noqa: F811
+    """Every good real sample (../shared/fixtures/models/ok and the formats that must render):
+    a stored preview whose subject is darker than the threshold carries `dark_subject`."""
+    paths = sorted((SHARED_MODELS / "ok").iterdir()) if SHARED_MODELS else []
+    paths += [SHARED_FORMATS / relative for relative in SHARED_RENDER]
+    assets = [import_one(import_models, path) for path in paths]
+    jobs = claim()
+    threshold = settings.THUMBNAIL_QUALITY_DARK_LUMINANCE
+    for path, asset in zip(paths, assets, strict=True):
+        result = headless.call("processOne", jobs[str(asset.pk)])
+        assert result["status"] == "done", (path.name, result)
+        asset.refresh_from_db()
+        record = ThumbnailVersion.objects.get(asset=asset).render_settings["quality"]
+        measured = subject_luminance(open_field(asset.preview_image))
+        print(f"\n{path.name}: {record} (Python luminance {measured:.3f}, {result['timings']['quality']} ms)")
+        if measured < threshold - 0.02:
+            assert "dark_subject" in record["flags"], (path.name, record, measured)
+        if "dark_subject" in record["flags"]:
+            assert measured < threshold + 0.02, (path.name, record, measured)
