@@ -32,7 +32,7 @@ def loader_config():
         "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES,
         "upAxis": {fmt: axis for fmt, axis in settings.THUMBNAIL_UP_AXIS.items() if axis in ("Y", "Z")},
         "quality": {
-            "darkLuminance": settings.THUMBNAIL_QUALITY_DARK_LUMINANCE,
+            "darkBrightness": settings.THUMBNAIL_QUALITY_DARK_BRIGHTNESS,
             "minContrast": settings.THUMBNAIL_QUALITY_MIN_CONTRAST,
             "minCoverage": settings.THUMBNAIL_QUALITY_MIN_COVERAGE,
         },

@@ -195,8 +195,9 @@ THUMBNAIL_BACKGROUND = os.environ.get("THUMBNAIL_BACKGROUND", "#e8eaed")
 # Bytes the renderer downloads for one asset (all its files together), counted while streaming.
 THUMBNAIL_MAX_ASSET_BYTES = env_int("THUMBNAIL_MAX_ASSET_BYTES", 512 * 1024 * 1024)
 # Thumbnail quality (issue 13): a capture below these is stored but flagged for review.
-# Subject = pixels that differ from the background; luminance and contrast are 0..1.
-THUMBNAIL_QUALITY_DARK_LUMINANCE = float(os.environ.get("THUMBNAIL_QUALITY_DARK_LUMINANCE") or 0.12)
+# Subject = pixels that differ from the background; brightness (its brightest channel) and
+# contrast (against the background) are 0..1.
+THUMBNAIL_QUALITY_DARK_BRIGHTNESS = float(os.environ.get("THUMBNAIL_QUALITY_DARK_BRIGHTNESS") or 0.12)
 THUMBNAIL_QUALITY_MIN_CONTRAST = float(os.environ.get("THUMBNAIL_QUALITY_MIN_CONTRAST") or 0.08)
 THUMBNAIL_QUALITY_MIN_COVERAGE = float(os.environ.get("THUMBNAIL_QUALITY_MIN_COVERAGE") or 0.02)
 # Up axis of formats whose files do not say (STL, 3MF and AMF are Z-up by specification and

@@ -67,7 +67,7 @@ def test_unknown_assets_are_404_and_callers_need_the_thumbnail_permission(asset,
 
 def test_the_page_config_carries_the_up_axis_defaults_and_quality_thresholds(settings):
     settings.THUMBNAIL_UP_AXIS = {"PLY": "Z", "OBJ": "Y", "FBX": "sideways"}
-    settings.THUMBNAIL_QUALITY_DARK_LUMINANCE = 0.1
+    settings.THUMBNAIL_QUALITY_DARK_BRIGHTNESS = 0.1
     config = loader_config()
     assert config["upAxis"] == {"PLY": "Z", "OBJ": "Y"}
-    assert config["quality"] == {"darkLuminance": 0.1, "minContrast": 0.08, "minCoverage": 0.02}
+    assert config["quality"] == {"darkBrightness": 0.1, "minContrast": 0.08, "minCoverage": 0.02}

@@ -15,12 +15,12 @@ let _sampleCanvas = null;
 let _thresholds = null;
 
 /**
- * @param {{darkLuminance: number, minContrast: number, minCoverage: number}|null} thresholds
+ * @param {{darkBrightness: number, minContrast: number, minCoverage: number}|null} thresholds
  */
 function configureQuality( thresholds ) {
 
 	_thresholds = thresholds ? {
-		darkLuminance: Number( thresholds.darkLuminance ) || 0,
+		darkBrightness: Number( thresholds.darkBrightness ) || 0,
 		minContrast: Number( thresholds.minContrast ) || 0,
 		minCoverage: Number( thresholds.minCoverage ) || 0,
 	} : null;
@@ -160,7 +160,9 @@ function assertNotBlank( stats, { minCoverage = 0.003, minDeviation = 2 } = {} )
  * @property {number} coverage - Share of the frame the subject covers (0..1).
  * @property {number} margin - Distance of the subject's bounding box from the nearest frame
  *   edge, as a share of that side (0 when it touches).
- * @property {number} luminance - Mean luminance of the subject (0..1).
+ * @property {number} luminance - Mean luminance (Rec. 709 luma) of the subject (0..1).
+ * @property {number} brightness - Mean of the subject's brightest channel (0..1): what "nearly
+ *   black" is judged on, since a saturated blue has a luma of 0.07 and is plainly not black.
  * @property {number} contrast - Mean colour difference of the subject from the background
  *   (summed |ΔR|+|ΔG|+|ΔB| over 3 × 255, 0..1).
  * @property {boolean} clipped - The subject touches the frame's edge.
@@ -179,7 +181,7 @@ function measureSubject( image, background, tolerance = 24 ) {
 	const { data, width, height } = image;
 	const bg = parseInt( background.slice( 1 ), 16 );
 	const br = ( bg >> 16 ) & 255, bgG = ( bg >> 8 ) & 255, bb = bg & 255;
-	let count = 0, luma = 0, difference = 0;
+	let count = 0, luma = 0, brightest = 0, difference = 0;
 	let minX = width, minY = height, maxX = - 1, maxY = - 1;
 	for ( let y = 0; y < height; y ++ ) {
 
@@ -191,6 +193,7 @@ function measureSubject( image, background, tolerance = 24 ) {
 			if ( delta <= tolerance ) continue;
 			count ++;
 			luma += 0.2126 * r + 0.7152 * g + 0.0722 * b;
+			brightest += Math.max( r, g, b );
 			difference += delta;
 			if ( x < minX ) minX = x;
 			if ( x > maxX ) maxX = x;
@@ -201,12 +204,13 @@ function measureSubject( image, background, tolerance = 24 ) {
 
 	}
 
-	if ( count === 0 ) return { coverage: 0, margin: 0, luminance: 0, contrast: 0, clipped: false };
+	if ( count === 0 ) return { coverage: 0, margin: 0, luminance: 0, brightness: 0, contrast: 0, clipped: false };
 	const margin = Math.min( minX / width, ( width - 1 - maxX ) / width, minY / height, ( height - 1 - maxY ) / height );
 	return {
 		coverage: count / ( width * height ),
 		margin,
 		luminance: luma / count / 255,
+		brightness: brightest / count / 255,
 		contrast: difference / count / ( 3 * 255 ),
 		clipped: margin <= 0,
 	};
@@ -226,14 +230,14 @@ function measureSubject( image, background, tolerance = 24 ) {
  * The subject's numbers, rounded, with the flags the thresholds give (pure).
  *
  * @param {SubjectStats} subject
- * @param {{darkLuminance: number, minContrast: number, minCoverage: number}|null} thresholds -
+ * @param {{darkBrightness: number, minContrast: number, minCoverage: number}|null} thresholds -
  *   null: no flags but `clipped`.
  * @return {QualityRecord}
  */
 function qualityRecord( subject, thresholds ) {
 
 	const flags = [];
-	if ( thresholds && subject.luminance < thresholds.darkLuminance ) flags.push( 'dark_subject' );
+	if ( thresholds && subject.brightness < thresholds.darkBrightness ) flags.push( 'dark_subject' );
 	if ( thresholds && subject.contrast < thresholds.minContrast ) flags.push( 'low_contrast' );
 	if ( thresholds && subject.coverage < thresholds.minCoverage ) flags.push( 'tiny_subject' );
 	if ( subject.clipped ) flags.push( 'clipped' );

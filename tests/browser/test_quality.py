@@ -177,14 +177,14 @@ def test_review_only_flagged_holds_back_the_doubtful_capture_and_turn_saves_its_
     assert height > 1.5 * width, (width, height)  # Turned upright before the capture was kept.
 
 
-def subject_luminance(image, background=BACKGROUND, tolerance=24):
-    """Mean luminance (0..1) of the pixels that differ from the background, measured here in
-    Python on the stored image: an independent check of the page's measurement."""
+def subject_brightness(image, background=BACKGROUND, tolerance=24):
+    """Mean brightest channel (0..1) of the pixels that differ from the background, measured
+    here in Python on the stored image: an independent check of the page's measurement."""
     bg = hex_to_rgb(background)
     small = image.convert("RGB").resize((128, 80))
     data = small.tobytes()
     lumas = [
-        0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2]
+        max(data[i : i + 3])
         for i in range(0, len(data), 3)
         if sum(abs(a - b) for a, b in zip(data[i : i + 3], bg, strict=True)) > tolerance
     ]
@@ -199,14 +199,14 @@ def test_no_shared_sample_is_stored_as_a_dark_silhouette_without_a_flag(headless
     paths += [SHARED_FORMATS / relative for relative in SHARED_RENDER]
     assets = [import_one(import_models, path) for path in paths]
     jobs = claim()
-    threshold = settings.THUMBNAIL_QUALITY_DARK_LUMINANCE
+    threshold = settings.THUMBNAIL_QUALITY_DARK_BRIGHTNESS
     for path, asset in zip(paths, assets, strict=True):
         result = headless.call("processOne", jobs[str(asset.pk)])
         assert result["status"] == "done", (path.name, result)
         asset.refresh_from_db()
         record = ThumbnailVersion.objects.get(asset=asset).render_settings["quality"]
-        measured = subject_luminance(open_field(asset.preview_image))
-        print(f"\n{path.name}: {record} (Python luminance {measured:.3f}, {result['timings']['quality']} ms)")
+        measured = subject_brightness(open_field(asset.preview_image))
+        print(f"\n{path.name}: {record} (Python brightness {measured:.3f}, {result['timings']['quality']} ms)")
         if measured < threshold - 0.02:
             assert "dark_subject" in record["flags"], (path.name, record, measured)
         if "dark_subject" in record["flags"]:

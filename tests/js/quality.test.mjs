@@ -20,7 +20,7 @@ import {
 	upAxisOf,
 } from '../../static/batch_thumbs/presentation.js';
 
-const THRESHOLDS = { darkLuminance: 0.08, minContrast: 0.08, minCoverage: 0.02 };
+const THRESHOLDS = { darkBrightness: 0.12, minContrast: 0.08, minCoverage: 0.02 };
 const BACKGROUND = '#e8eaed';
 
 /** A width × height image in the background colour with a filled rectangle in `colour`. */
@@ -57,6 +57,14 @@ test( 'a black silhouette is flagged dark_subject, a coloured subject is not fla
 
 } );
 
+test( 'a saturated blue is dark by luma but not black: it is not flagged', () => {
+
+	const blue = measureSubject( image( 100, 50, { x: 20, y: 10, w: 60, h: 30 }, [ 0, 0, 255 ] ), BACKGROUND );
+	assert.ok( blue.luminance < 0.08 );
+	assert.deepEqual( qualityRecord( blue, THRESHOLDS ).flags, [] );
+
+} );
+
 test( 'a subject nearly the background colour, a speck and a subject at the edge are flagged', () => {
 
 	const washed = measureSubject( image( 100, 50, { x: 20, y: 10, w: 60, h: 30 }, [ 250, 250, 250 ] ), BACKGROUND );
@@ -75,7 +83,7 @@ test( 'without thresholds only clipped is flagged; an empty frame measures zero'
 
 	const dark = measureSubject( image( 40, 20, { x: 5, y: 5, w: 10, h: 10 }, [ 0, 0, 0 ] ), BACKGROUND );
 	assert.deepEqual( qualityRecord( dark, null ).flags, [] );
-	assert.deepEqual( measureSubject( image( 40, 20, null ), BACKGROUND ), { coverage: 0, margin: 0, luminance: 0, contrast: 0, clipped: false } );
+	assert.deepEqual( measureSubject( image( 40, 20, null ), BACKGROUND ), { coverage: 0, margin: 0, luminance: 0, brightness: 0, contrast: 0, clipped: false } );
 
 } );
 
