@@ -138,7 +138,7 @@ function roundedQuaternion( quaternion ) {
 
 /**
  * Framing points of the model as the orientation group places it: a loader's own bounds
- * (splats) are in the model's space and are turned with it.
+ * (splats) are where the model stands unturned, and are turned with the group.
  *
  * @param {Group} root
  * @param {import('three').Object3D} model
@@ -152,7 +152,7 @@ function orientedPoints( root, model ) {
 	if ( ! thumbnail || ! thumbnail.bounds ) return points;
 	for ( let i = 0; i < points.length; i += 3 ) {
 
-		_point.fromArray( points, i ).applyMatrix4( model.matrixWorld ).toArray( points, i );
+		_point.fromArray( points, i ).applyMatrix4( root.matrixWorld ).toArray( points, i );
 
 	}
 
