@@ -320,3 +320,36 @@ class ProgressOut(Schema):
 )
 def thumbnail_job_status(request):
     return selectors.thumbnail_progress()
+
+
+class OrientationIn(Schema):
+    x: float
+    y: float
+    z: float
+    w: float
+
+
+class OrientationOut(Schema):
+    asset_id: str
+    orientingRotation: dict
+
+
+@router.post(
+    "/assets/{asset_id}/orientation",
+    response={200: OrientationOut, 401: Message, 403: Message, 404: Message, 422: Message},
+    url_name="asset_orientation",
+)
+def save_asset_orientation(request, asset_id: str, payload: OrientationIn):
+    """Save the rotation that stands the model upright (review mode's Turn) as its
+    ``presentation_params.orientingRotation``; 422 unless it is a unit quaternion."""
+    from django.core.exceptions import ValidationError
+
+    from .orientation import save_orientation
+
+    try:
+        asset = save_orientation(asset_id=_asset_id(asset_id), x=payload.x, y=payload.y, z=payload.z, w=payload.w)
+    except Asset.DoesNotExist:
+        raise HttpError(404, f"Asset {asset_id} not found") from None
+    except ValidationError as exc:
+        raise HttpError(422, " ".join(exc.messages)) from None
+    return {"asset_id": asset_id, "orientingRotation": asset.presentation_params["orientingRotation"]}

@@ -209,6 +209,24 @@ THUMBNAIL_RENDER_TIMEOUT_SECONDS = env_int("THUMBNAIL_RENDER_TIMEOUT_SECONDS", 6
 THUMBNAIL_BACKGROUND = os.environ.get("THUMBNAIL_BACKGROUND", "#e8eaed")
 # Bytes the renderer downloads for one asset (all its files together), counted while streaming.
 THUMBNAIL_MAX_ASSET_BYTES = env_int("THUMBNAIL_MAX_ASSET_BYTES", 512 * 1024 * 1024)
+# Thumbnail quality (issue 13): a capture below these is stored but flagged for review.
+# Subject = pixels that differ from the background; brightness (its brightest channel) and
+# contrast (against the background) are 0..1.
+THUMBNAIL_QUALITY_DARK_BRIGHTNESS = float(os.environ.get("THUMBNAIL_QUALITY_DARK_BRIGHTNESS") or 0.12)
+THUMBNAIL_QUALITY_MIN_CONTRAST = float(os.environ.get("THUMBNAIL_QUALITY_MIN_CONTRAST") or 0.08)
+THUMBNAIL_QUALITY_MIN_COVERAGE = float(os.environ.get("THUMBNAIL_QUALITY_MIN_COVERAGE") or 0.02)
+# Up axis of formats whose files do not say (STL, 3MF and AMF are Z-up by specification and
+# always turned upright): "PLY:Z,OBJ:Y". An asset's presentation_params.upAxis wins.
+THUMBNAIL_UP_AXIS = {
+    "PLY": "Y",
+    "OBJ": "Y",
+    **{
+        key.strip().upper(): value.strip().upper()
+        for key, _, value in (
+            item.partition(":") for item in os.environ.get("THUMBNAIL_UP_AXIS", "").split(",") if ":" in item
+        )
+    },
+}
 # Open Brush brush shaders/textures: a hosted copy's base URL, or a local folder this app serves
 # at /brush-assets/ (the URL wins when both are set). Neither: brush materials use the fallback.
 BRUSH_ASSETS_URL = os.environ.get("BRUSH_ASSETS_URL", "").strip()

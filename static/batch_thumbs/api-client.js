@@ -255,6 +255,19 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 		},
 
 		/**
+		 * Save the rotation that stands the model upright as its `orientingRotation`.
+		 *
+		 * @param {string} assetId
+		 * @param {{x: number, y: number, z: number, w: number}} rotation - Unit quaternion.
+		 * @return {Promise<{asset_id: string, orientingRotation: Object}>}
+		 */
+		saveOrientation( assetId, { x, y, z, w } ) {
+
+			return request( 'POST', `/admin/assets/${id( assetId )}/orientation`, { body: { x, y, z, w } } );
+
+		},
+
+		/**
 		 * Record why an asset could not be rendered (ends the lease).
 		 *
 		 * @param {string} assetId

@@ -350,6 +350,7 @@ class BatchRun extends EventTarget {
 				background: settings.background,
 				timeoutMs: settings.timeoutMs,
 				runnerId: this.runnerId,
+				reviewFlaggedOnly: Boolean( settings.reviewFlaggedOnly ),
 			},
 			onStage: ( stage, info ) => this._emit( 'stage', { asset, stage, format: info.format || null } ),
 		} );

@@ -2,11 +2,30 @@
  * Capture: render and read the canvas back in the same task, and refuse blank pictures.
  *
  * The renderer keeps `preserveDrawingBuffer`, so the JPEG is exactly the frame just drawn.
- * `analyseImage` and `assertNotBlank` are pure (image data in, numbers out).
+ * `analyseImage`, `assertNotBlank`, `measureSubject` and `qualityRecord` are pure (image data in,
+ * numbers out). The quality record says whether a capture that passed the blank check is still
+ * doubtful (a black silhouette, a subject in the background's colour, a speck, cut off at the
+ * edge): such captures are stored but flagged for review.
  */
 import { BlankCaptureError, ThumbnailError, Reason } from './errors.js';
 
 let _sampleCanvas = null;
+
+/** The page config's `quality` thresholds; until configured nothing is flagged. */
+let _thresholds = null;
+
+/**
+ * @param {{darkBrightness: number, minContrast: number, minCoverage: number}|null} thresholds
+ */
+function configureQuality( thresholds ) {
+
+	_thresholds = thresholds ? {
+		darkBrightness: Number( thresholds.darkBrightness ) || 0,
+		minContrast: Number( thresholds.minContrast ) || 0,
+		minCoverage: Number( thresholds.minCoverage ) || 0,
+	} : null;
+
+}
 
 /**
  * @typedef {Object} ImageStats
@@ -26,7 +45,7 @@ let _sampleCanvas = null;
  * @param {number} [options.quality=0.85] - JPEG quality 0..1.
  * @param {string} options.background - Background colour as "#rrggbb" (see `parseBackground`),
  *   for blank detection.
- * @return {{dataUrl: string, width: number, height: number, stats: ImageStats}}
+ * @return {{dataUrl: string, width: number, height: number, stats: ImageStats, quality: QualityRecord, qualityMs: number}}
  * @throws {BlankCaptureError|ThumbnailError}
  */
 function renderAndCapture( context, scene, camera, { quality = 0.85, background } ) {
@@ -35,9 +54,13 @@ function renderAndCapture( context, scene, camera, { quality = 0.85, background 
 	if ( context.isContextLost() ) throw new ThumbnailError( Reason.RENDER_ERROR, 'The WebGL context was lost' );
 	renderer.render( scene, camera );
 	const dataUrl = canvas.toDataURL( 'image/jpeg', quality );
-	const stats = analyseImage( sampleCanvas( canvas ), background );
+	const sample = sampleCanvas( canvas );
+	const stats = analyseImage( sample, background );
 	assertNotBlank( stats );
-	return { dataUrl, width: canvas.width, height: canvas.height, stats };
+	const started = performance.now();
+	const record = qualityRecord( measureSubject( sample, background ), _thresholds );
+	const qualityMs = performance.now() - started;
+	return { dataUrl, width: canvas.width, height: canvas.height, stats, quality: record, qualityMs };
 
 }
 
@@ -132,7 +155,107 @@ function assertNotBlank( stats, { minCoverage = 0.003, minDeviation = 2 } = {} )
 
 }
 
+/**
+ * @typedef {Object} SubjectStats
+ * @property {number} coverage - Share of the frame the subject covers (0..1).
+ * @property {number} margin - Distance of the subject's bounding box from the nearest frame
+ *   edge, as a share of that side (0 when it touches).
+ * @property {number} luminance - Mean luminance (Rec. 709 luma) of the subject (0..1).
+ * @property {number} brightness - Mean of the subject's brightest channel (0..1): what "nearly
+ *   black" is judged on, since a saturated blue has a luma of 0.07 and is plainly not black.
+ * @property {number} contrast - Mean colour difference of the subject from the background
+ *   (summed |ΔR|+|ΔG|+|ΔB| over 3 × 255, 0..1).
+ * @property {boolean} clipped - The subject touches the frame's edge.
+ */
+
+/**
+ * The subject (pixels that differ from the background) and how it stands out (pure).
+ *
+ * @param {{data: Uint8ClampedArray, width: number, height: number}} image
+ * @param {string} background - "#rrggbb".
+ * @param {number} [tolerance=24] - Summed RGB difference counted as "subject", as `analyseImage`.
+ * @return {SubjectStats}
+ */
+function measureSubject( image, background, tolerance = 24 ) {
+
+	const { data, width, height } = image;
+	const bg = parseInt( background.slice( 1 ), 16 );
+	const br = ( bg >> 16 ) & 255, bgG = ( bg >> 8 ) & 255, bb = bg & 255;
+	let count = 0, luma = 0, brightest = 0, difference = 0;
+	let minX = width, minY = height, maxX = - 1, maxY = - 1;
+	for ( let y = 0; y < height; y ++ ) {
+
+		for ( let x = 0; x < width; x ++ ) {
+
+			const i = 4 * ( y * width + x );
+			const r = data[ i ], g = data[ i + 1 ], b = data[ i + 2 ];
+			const delta = Math.abs( r - br ) + Math.abs( g - bgG ) + Math.abs( b - bb );
+			if ( delta <= tolerance ) continue;
+			count ++;
+			luma += 0.2126 * r + 0.7152 * g + 0.0722 * b;
+			brightest += Math.max( r, g, b );
+			difference += delta;
+			if ( x < minX ) minX = x;
+			if ( x > maxX ) maxX = x;
+			if ( y < minY ) minY = y;
+			if ( y > maxY ) maxY = y;
+
+		}
+
+	}
+
+	if ( count === 0 ) return { coverage: 0, margin: 0, luminance: 0, brightness: 0, contrast: 0, clipped: false };
+	const margin = Math.min( minX / width, ( width - 1 - maxX ) / width, minY / height, ( height - 1 - maxY ) / height );
+	return {
+		coverage: count / ( width * height ),
+		margin,
+		luminance: luma / count / 255,
+		brightness: brightest / count / 255,
+		contrast: difference / count / ( 3 * 255 ),
+		clipped: margin <= 0,
+	};
+
+}
+
+/**
+ * @typedef {Object} QualityRecord - Sent as the upload's `render_settings.quality`.
+ * @property {number} coverage
+ * @property {number} margin
+ * @property {number} luminance
+ * @property {number} contrast
+ * @property {string[]} flags - Of `dark_subject`, `low_contrast`, `tiny_subject`, `clipped`.
+ */
+
+/**
+ * The subject's numbers, rounded, with the flags the thresholds give (pure).
+ *
+ * @param {SubjectStats} subject
+ * @param {{darkBrightness: number, minContrast: number, minCoverage: number}|null} thresholds -
+ *   null: no flags but `clipped`.
+ * @return {QualityRecord}
+ */
+function qualityRecord( subject, thresholds ) {
+
+	const flags = [];
+	if ( thresholds && subject.brightness < thresholds.darkBrightness ) flags.push( 'dark_subject' );
+	if ( thresholds && subject.contrast < thresholds.minContrast ) flags.push( 'low_contrast' );
+	if ( thresholds && subject.coverage < thresholds.minCoverage ) flags.push( 'tiny_subject' );
+	if ( subject.clipped ) flags.push( 'clipped' );
+	const round = ( value ) => Math.round( value * 1000 ) / 1000;
+	return {
+		coverage: round( subject.coverage ),
+		margin: round( subject.margin ),
+		luminance: round( subject.luminance ),
+		contrast: round( subject.contrast ),
+		flags,
+	};
+
+}
+
 export {
+	configureQuality,
+	measureSubject,
+	qualityRecord,
 	renderAndCapture,
 	sampleCanvas,
 	analyseImage,

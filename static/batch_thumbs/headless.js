@@ -19,6 +19,8 @@ import { configureDecoders } from './loaders/gltf.js';
 import { configureFormats } from './loaders/format-table.js';
 import { configureFetchPolicy } from './loaders/context.js';
 import { configureBrushes } from './brushes.js';
+import { configureQuality } from './capture.js';
+import { configurePresentation } from './presentation.js';
 import { processAsset } from './pipeline.js';
 import { createRenderer, getRendererInfo } from './renderer.js';
 
@@ -51,6 +53,8 @@ const _state = {
  * @param {Object} [config.formats] - The format table; defaults to the page config's.
  * @param {(string|null)} [config.brushAssetsUrl] - Fetch policy; defaults to the page config's.
  * @param {number} [config.maxAssetBytes] - Per-asset byte cap; defaults to the page config's.
+ * @param {Object} [config.quality] - Quality thresholds; default the page config's.
+ * @param {Object} [config.upAxis] - Default up axis per format; default the page config's.
  * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number}>}
  */
 async function setup( config = {} ) {
@@ -84,6 +88,8 @@ async function setup( config = {} ) {
 	configureFormats( config.formats || page.formats );
 	configureFetchPolicy( { ...page, ...config } );
 	configureBrushes( { url: 'brushAssetsUrl' in config ? config.brushAssetsUrl : page.brushAssetsUrl } );
+	configureQuality( config.quality || page.quality || null );
+	configurePresentation( { upAxis: config.upAxis || page.upAxis } );
 
 	const token = config.token || null;
 	_state.api = createApiClient( {

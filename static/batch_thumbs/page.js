@@ -13,6 +13,8 @@ import { configureDecoders } from './loaders/gltf.js';
 import { configureFormats } from './loaders/format-table.js';
 import { configureFetchPolicy } from './loaders/context.js';
 import { configureBrushes } from './brushes.js';
+import { configureQuality } from './capture.js';
+import { configurePresentation } from './presentation.js';
 import { batchSize, readPageConfig, renderSettings } from './config.js';
 import { createRenderer } from './renderer.js';
 import { createTokenProvider, readCsrfToken } from './token.js';
@@ -37,6 +39,7 @@ const STAGE_TEXT = {
 	frame: 'Framing',
 	render: 'Rendering',
 	review: 'Waiting for review',
+	orientation: 'Saving orientation',
 	upload: 'Uploading',
 };
 
@@ -79,6 +82,14 @@ function formatDuration( ms ) {
 
 }
 
+/** How the review panel names a capture's quality flags. */
+const FLAG_TEXT = {
+	dark_subject: 'the subject is nearly black',
+	low_contrast: 'the subject is nearly the background colour',
+	tiny_subject: 'the subject is tiny',
+	clipped: 'the subject touches the edge',
+};
+
 /** The page controller. */
 class GeneratorPage {
 
@@ -113,10 +124,10 @@ class GeneratorPage {
 
 		const ids = [
 			'alert', 'hidden-warning', 'selection', 'selection-text', 'backlog',
-			'batch-size', 'width', 'height', 'quality', 'background', 'viewer-compatible', 'include-failed', 'review-mode',
+			'batch-size', 'width', 'height', 'quality', 'background', 'viewer-compatible', 'include-failed', 'review-mode', 'review-flagged',
 			'start', 'pause', 'skip', 'stop', 'retry', 'status', 'progress', 'progress-text',
 			'stat-total', 'stat-completed', 'stat-failed', 'stat-skipped', 'stat-success', 'stat-rate', 'stat-eta',
-			'preview', 'review', 'review-image', 'accept', 'retake', 'reject', 'renderer',
+			'preview', 'review', 'review-image', 'review-flags', 'accept', 'retake', 'turn', 'reject', 'renderer',
 			'current-id', 'current-name', 'current-owner', 'current-format', 'current-stage', 'current-link', 'current-page',
 			'grid', 'grid-empty', 'failures-table', 'failures-body', 'failures-empty', 'log',
 		];
@@ -162,6 +173,8 @@ class GeneratorPage {
 		configureFormats( this.config.formats );
 		configureFetchPolicy( this.config );
 		configureBrushes( { url: this.config.brushAssetsUrl } );
+		configureQuality( this.config.quality || null );
+		configurePresentation( { upAxis: this.config.upAxis } );
 
 		if ( await this._checkAccess() ) {
 
@@ -281,6 +294,7 @@ class GeneratorPage {
 		el.retry.addEventListener( 'click', () => this.start( { retryFailed: true } ) );
 		el.accept.addEventListener( 'click', () => this._answerReview( 'accept' ) );
 		el.retake.addEventListener( 'click', () => this._answerReview( 'retake' ) );
+		el.turn.addEventListener( 'click', () => this._answerReview( 'turn' ) );
 		el.reject.addEventListener( 'click', () => this._answerReview( 'reject' ) );
 
 		window.addEventListener( 'pagehide', () => this._releaseOnUnload() );
@@ -315,7 +329,8 @@ class GeneratorPage {
 			batchSize: batchSize( el.batchSize.value, this.config ),
 			viewerCompatibleOnly: el.viewerCompatible.checked,
 			includeFailed: el.includeFailed.checked,
-			reviewMode: el.reviewMode.checked,
+			reviewMode: el.reviewMode.checked || el.reviewFlagged.checked, // Flagged-only is a kind of review.
+			reviewFlaggedOnly: el.reviewFlagged.checked,
 			...render,
 		};
 
@@ -602,7 +617,7 @@ class GeneratorPage {
 	// -----------------------------------------------------------------------------------------
 	// Review mode
 
-	_review( { dataUrl, signal } ) {
+	_review( { dataUrl, quality, signal } ) {
 
 		return new Promise( ( resolve ) => {
 
@@ -612,6 +627,7 @@ class GeneratorPage {
 				this._reviewResolve = null;
 				this.el.review.hidden = true;
 				this.el.reviewImage.removeAttribute( 'src' );
+				this.el.reviewFlags.textContent = '';
 				resolve( decision );
 
 			};
@@ -626,6 +642,9 @@ class GeneratorPage {
 
 			this._reviewResolve = finish;
 			this.el.reviewImage.src = dataUrl;
+			const flags = ( quality && quality.flags ) || [];
+			this.el.reviewFlags.textContent = flags.length > 0 ? `Flagged: ${flags.map( ( flag ) => FLAG_TEXT[ flag ] || flag ).join( ', ' )}` : 'No quality flags';
+			this.el.reviewFlags.dataset.flags = flags.join( ' ' );
 			this.el.review.hidden = false;
 			this.el.accept.focus();
 

@@ -18,7 +18,8 @@ import {
 	waitForModel,
 	waitUntilReady,
 } from './renderer.js';
-import { VIEW_ANGLES, computeFraming, createCamera, framingPoints, presentationFraming } from './framing.js';
+import { VIEW_ANGLES, computeFraming, createCamera, presentationFraming } from './framing.js';
+import { applyColorSpace, orientModel, orientedPoints, roundedQuaternion, turnModel, turnedRotation } from './presentation.js';
 import { renderAndCapture } from './capture.js';
 import { createDeadline, reasonOf, throwIfAborted } from './signals.js';
 import { disposeObject } from './dispose.js';
@@ -38,6 +39,9 @@ import { disposeObject } from './dispose.js';
  * @property {string} [reportError] - Why the failure could not be recorded.
  * @property {boolean} [retryable] - A server or network failure, not recorded against the asset.
  * @property {string} [dataUrl] - The capture, when `options.returnImage` is set.
+ * @property {import('./capture.js').QualityRecord} [quality] - The capture's quality record.
+ * @property {{x: number, y: number, z: number, w: number}} [savedRotation] - The orientingRotation
+ *   saved after turns in review.
  */
 
 /**
@@ -65,10 +69,13 @@ function resolveSettings( asset, options ) {
  * @param {import('./renderer.js').RenderContext} params.renderer - The shared renderer.
  * @param {import('./api-client.js').ApiClient} [params.api] - Needed to upload / report.
  * @param {Object} [params.options] - width, height, quality, background, timeoutMs, runnerId;
- *   `upload` (default true), `report` (default true), `returnImage`, `angleIndex`.
+ *   `upload` (default true), `report` (default true), `returnImage`, `angleIndex`,
+ *   `reviewFlaggedOnly` (review only captures whose quality record has flags).
  * @param {AbortSignal} [params.signal] - Abort to skip or stop (result status "skipped").
- * @param {function(Object): Promise<'accept'|'retake'|'reject'>} [params.review] - Optional hook
- *   shown each capture before upload; the batch waits for its answer.
+ * @param {function(Object): Promise<'accept'|'retake'|'turn'|'reject'>} [params.review] - Optional
+ *   hook shown each capture (with its quality record) before upload; the batch waits for its
+ *   answer. "turn" tips the model by 90° and shows it again; on Accept the turned orientation is
+ *   saved as the asset's orientingRotation.
  * @param {function(string, Object): void} [params.onStage] - Progress callback (stage name, info).
  * @return {Promise<AssetResult>}
  */
@@ -97,6 +104,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 	};
 
 	let model = null;
+	let root = null;
 	let scene = null;
 	const deadline = createDeadline( signal, settings.timeoutMs );
 
@@ -118,8 +126,11 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		mark( 'load' );
 
 		stage( 'frame' );
-		const points = framingPoints( model ); // The loader's bounds (splats) or the geometry.
-		scene = createScene( model, { background: settings.background, environment: context.environment } );
+		const params = asset.presentation_params || {};
+		const colorSpace = applyColorSpace( model, params );
+		root = orientModel( model, asset, format.format_type );
+		let points = orientedPoints( root, model ); // The loader's bounds (splats) or the geometry.
+		scene = createScene( root, { background: settings.background, environment: context.environment } );
 		const aspect = settings.width / settings.height;
 		let angleIndex = Number( options.angleIndex ) || 0;
 		let usePresentation = true;
@@ -127,9 +138,10 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 
 		let capture = null;
 		let framing = null;
+		let reviewing = false;
 		for ( let take = 0; ; take ++ ) {
 
-			framing = ( usePresentation && presentationFraming( asset.presentation_params && asset.presentation_params.camera, points ) )
+			framing = ( usePresentation && presentationFraming( params.camera, points ) )
 				|| computeFraming( points, { aspect, angle: VIEW_ANGLES[ angleIndex % VIEW_ANGLES.length ] } );
 			const camera = createCamera( framing, aspect );
 
@@ -139,17 +151,29 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 			await waitForModel( context, model, scene, camera, take === 0 ? deadline.signal : signal );
 			capture = renderAndCapture( context, scene, camera, { quality: settings.quality, background: settings.background } );
 			mark( take === 0 ? 'render' : `render${take}` );
+			timings.quality = Math.round( ( timings.quality || 0 ) + capture.qualityMs * 1000 ) / 1000;
 			if ( take === 0 ) deadline.dispose(); // The time budget covers loading and rendering, not the admin.
 
-			if ( ! review ) break;
+			// Once a capture is shown, the admin decides until Accept or Reject.
+			reviewing = reviewing || Boolean( review && ( ! options.reviewFlaggedOnly || capture.quality.flags.length > 0 ) );
+			if ( ! reviewing ) break;
 			stage( 'review', { take } );
-			const decision = await review( { asset, format, dataUrl: capture.dataUrl, framing, take, signal } );
+			const decision = await review( { asset, format, dataUrl: capture.dataUrl, quality: capture.quality, framing, take, signal } );
 			throwIfAborted( signal );
 			mark( 'review' );
 			if ( decision === 'accept' ) break;
 			if ( decision === 'reject' ) throw new ThumbnailError( Reason.REJECTED, 'Rejected in review' );
-			// Retake: the next automatic angle (the first one if the asset's own camera was used).
-			if ( framing.source !== 'presentation' ) angleIndex += 1;
+			if ( decision === 'turn' ) {
+
+				turnModel( root );
+				points = orientedPoints( root, model );
+
+			} else if ( framing.source !== 'presentation' ) {
+
+				angleIndex += 1; // Retake: the next automatic angle (the first one if the asset's own camera was used).
+
+			}
+
 			usePresentation = false;
 
 		}
@@ -157,12 +181,24 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		result.width = capture.width;
 		result.height = capture.height;
 		result.coverage = Math.round( capture.stats.coverage * 1000 ) / 1000;
+		result.quality = capture.quality;
 		if ( options.returnImage ) result.dataUrl = capture.dataUrl;
+		const turned = turnedRotation( root );
+		const orientation = root.userData.orientation;
 
 		// The picture is taken; free the model before the upload round trip.
 		disposeScene( scene, context );
 		scene = null;
 		model = null;
+		root = null;
+
+		if ( upload && turned ) {
+
+			stage( 'orientation' );
+			await saveOrientation( api, assetId, turned, signal );
+			result.savedRotation = turned;
+
+		}
 
 		if ( upload ) {
 
@@ -179,6 +215,10 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 					format_type: format.format_type,
 					camera: { position: framing.position, target: framing.target, fov: framing.fov, source: framing.source },
 					coverage: result.coverage,
+					quality: capture.quality,
+					color_space: colorSpace,
+					...( orientation.upAxis ? { up_axis: orientation.upAxis } : {} ),
+					...( turned || orientation.fromGallery ? { orienting_rotation: roundedQuaternion( orientation.rotation ) } : {} ),
 					...notes,
 				},
 			} );
@@ -224,6 +264,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 
 		deadline.dispose();
 		if ( scene ) disposeScene( scene, context );
+		else if ( root ) disposeObject( root );
 		else if ( model ) disposeObject( model );
 		result.ms = Math.round( performance.now() - started );
 
@@ -257,6 +298,27 @@ async function uploadCapture( api, assetId, capture, { signal, runnerId, rendere
 		const reason = error.status >= 400 && error.status < 500 && error.status !== 429 ? Reason.UPLOAD_REJECTED : Reason.UPLOAD_ERROR;
 		const status = error.status ? `HTTP ${error.status}: ` : '';
 		throw new ThumbnailError( reason, `Upload failed: ${status}${error.message}`, { cause: error } );
+
+	}
+
+}
+
+/**
+ * Save the orientation the admin turned the model to; a refusal fails the asset before upload
+ * (the thumbnail would disagree with the viewer).
+ */
+async function saveOrientation( api, assetId, rotation, signal ) {
+
+	try {
+
+		await api.saveOrientation( assetId, rotation );
+
+	} catch ( error ) {
+
+		if ( signal && signal.aborted ) throw reasonOf( signal );
+		if ( error instanceof ApiError && ( error.status === 401 || error.status === 403 ) ) throw error;
+		const status = error.status ? `HTTP ${error.status}: ` : '';
+		throw new ThumbnailError( Reason.UPLOAD_REJECTED, `Orientation not saved: ${status}${error.message}`, { cause: error } );
 
 	}
 

@@ -12,6 +12,7 @@ import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
 import { LoadError, Reason } from '../errors.js';
 import { displayName, headText } from './context.js';
 import { brushMaterialsPlugin } from './gltf-brushes.js';
+import { emissiveAsBasePlugin } from './gltf-emissive.js';
 import { isGltf1 } from './gltf1.js';
 
 /** Shared decoders: one DRACOLoader (and its workers) for every load. */
@@ -85,6 +86,7 @@ async function loadGltf( context ) {
 	if ( _decoders.ktx2 ) loader.setKTX2Loader( _decoders.ktx2 );
 	loader.setMeshoptDecoder( MeshoptDecoder );
 	loader.register( brushMaterialsPlugin( context ) );
+	loader.register( emissiveAsBasePlugin() );
 
 	const gltf = await new Promise( ( resolve, reject ) => {
 
