@@ -37,7 +37,8 @@ class _Literal(Value):
             if connection.vendor == "sqlite":
                 return ("1" if value else "0"), []
             return ("TRUE" if value else "FALSE"), []
-        return "'%s'" % str(value).replace("'", "''"), []
+        escaped = str(value).replace("'", "''")
+        return f"'{escaped}'", []
 
 
 def missing_thumbnails(**filters) -> QuerySet:

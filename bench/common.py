@@ -336,7 +336,7 @@ def load_assets(target, *, seed=1, chunk=50_000, log=print):
                 rows = _generate(start, stop, next_format, next_resource, owners, seed)
                 next_format += len(rows[1])
                 next_resource += len(rows[2])
-                for (table, columns), table_rows in zip(tables, rows):
+                for (table, columns), table_rows in zip(tables, rows, strict=False):
                     if not table_rows:
                         continue
                     if connection.vendor == "postgresql":
@@ -512,11 +512,11 @@ def format_table(rows, columns):
     body = [[cell(row.get(key)) for _, key in columns] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
     lines = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+        "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + " |",
         "| " + " | ".join("-" * w for w in widths) + " |",
     ]
     for r in body:
-        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |")
     return "\n".join(lines)
 
 

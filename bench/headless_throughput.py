@@ -198,7 +198,7 @@ def measure_run(options, label):
 def interval_median(results):
     """Median time between consecutive results (robust to bursts of load from elsewhere)."""
     stamps = [r.at for r in results]
-    gaps = [1000 * (b - a) for a, b in zip(stamps, stamps[1:])]
+    gaps = [1000 * (b - a) for a, b in zip(stamps, stamps[1:], strict=False)]
     return round(statistics.median(gaps), 1) if gaps else None
 
 

@@ -19,4 +19,4 @@ urlpatterns = [
 # Local uploads through the checked view; it answers 404 unless SERVE_MEDIA is on (read per
 # request, so tests can turn it on).
 if settings.MEDIA_URL.startswith("/"):
-    urlpatterns += [re_path(r"^%s(?P<path>.+)$" % settings.MEDIA_URL.lstrip("/"), serve_media, name="media")]
+    urlpatterns += [re_path(rf"^{settings.MEDIA_URL.lstrip('/')}(?P<path>.+)$", serve_media, name="media")]

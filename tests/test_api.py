@@ -352,7 +352,7 @@ def test_listing_entry_for_a_multi_file_asset_is_complete(client, auth, superuse
 
 
 def test_missing_with_asset_ids_and_force_includes_existing_thumbnails(client, auth):
-    a, b, c = make_asset("a"), make_asset("b"), make_asset("c")
+    a, b, _outside = make_asset("a"), make_asset("b"), make_asset("c")
     Asset.objects.filter(pk=b.pk).update(thumbnail="thumbnails/b.jpg")
     plain = client.get(f"{LIST_URL}?asset_ids={a.pk},{b.pk}", **auth).json()
     assert [x["id"] for x in plain["assets"]] == [str(a.pk)]
@@ -660,7 +660,7 @@ def test_release_gives_assets_back(client, auth):
 def test_claim_from_a_saved_selection_includes_assets_with_thumbnails(client, auth, staff_user):
     from admin_tools.services import save_selection
 
-    a, b, c = make_asset("a"), make_asset("b"), make_asset("c")
+    a, b, _outside = make_asset("a"), make_asset("b"), make_asset("c")
     Asset.objects.filter(pk=b.pk).update(thumbnail="thumbnails/b.jpg")
     selection = save_selection(asset_ids=[a.pk, b.pk], user=staff_user)
     body = claim(client, auth, "page", selection=str(selection.pk)).json()

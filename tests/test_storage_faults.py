@@ -95,7 +95,7 @@ def failing_storage(settings, media_root):
             "OPTIONS": {"location": str(media_root)},
         },
     }
-    default_storage.saves  # build the storage now, so tests can steer it
+    _ = default_storage.saves  # build the storage now, so tests can steer it
     return default_storage
 
 

@@ -145,7 +145,7 @@ class Runner:
         except AuthError as error:
             raise RunnerUnavailable(f"The API refused the token: {error}") from None
         except ApiError as error:
-            raise RunnerUnavailable(f"The API at {options.api_base} did not answer: {error}")
+            raise RunnerUnavailable(f"The API at {options.api_base} did not answer: {error}") from None
         total = listing["total_count"]
         if options.limit is not None:
             total = min(total, options.limit)

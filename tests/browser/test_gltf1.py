@@ -82,7 +82,7 @@ def stored(asset):
 def mean_colour(image):
     pixels = model_pixels(image, BACKGROUND)
     assert pixels, "no model pixels"
-    return tuple(sum(channel) / len(pixels) for channel in zip(*pixels))
+    return tuple(sum(channel) / len(pixels) for channel in zip(*pixels, strict=False))
 
 
 def saturation(colour):

@@ -92,7 +92,7 @@ def object_pixels(image, background=BACKGROUND):
     luma = sum(lumas) / len(lumas)
     return {
         "coverage": len(pixels) / total,
-        "mean": tuple(round(sum(channel) / len(pixels)) for channel in zip(*pixels)),
+        "mean": tuple(round(sum(channel) / len(pixels)) for channel in zip(*pixels, strict=False)),
         "luma": luma,
         "luma_spread": (sum((v - luma) ** 2 for v in lumas) / len(lumas)) ** 0.5,
         "colours": len({(r // 64, g // 64, b // 64) for r, g, b in pixels}),

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         try:
             planned = plan_imports(paths)
         except (ImportProblem, OSError) as exc:
-            raise CommandError(str(exc))
+            raise CommandError(str(exc)) from None
         if name and len(planned) != 1:
             raise CommandError("--name needs exactly one model file")
         if not planned:
