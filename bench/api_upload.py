@@ -211,6 +211,9 @@ def child(args):
                 asset_id = targets[n % len(targets)]
                 n += 1
                 url = reverse("api:upload_thumbnail", args=[asset_id])
+                # The previous upload's extra derivatives finish first (untimed): this loop
+                # measures the answer; the background part is measure_background's.
+                services._background().submit(lambda: None).result()
                 clock.reset()
                 timer.reset()
                 cpu_started = time.process_time()
@@ -272,6 +275,7 @@ def measure_background(services, images, jpeg, asset_id, *, uploads):
 
     services._background().submit(lambda: None).result()
     version = ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=True).first()
+    version.derivatives.all().delete()  # its own background job made them already
     derivatives = images.make_derivatives(jpeg)
     encode, job, sizes = [], [], []
     for _ in range(uploads):

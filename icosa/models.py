@@ -122,6 +122,7 @@ class Asset(models.Model):
     thumbnail_needs_review = models.BooleanField(
         _("thumbnail needs review"),
         default=False,
+        db_default=False,  # bulk loaders (bench/common.py) insert rows without it
         db_index=True,
         help_text=_("The current thumbnail's quality record carries a flag (dark, low contrast...)."),
     )
