@@ -23,7 +23,9 @@ class ThumbnailVersionInline(admin.TabularInline):
     fk_name = "asset"
     extra = 0
     can_delete = False
-    fields = ("preview", "is_current", "created_at", "created_by", "runner_id", "renderer", "size", "revert")
+    fields = (
+        "preview", "is_current", "created_at", "created_by", "runner_id", "renderer", "size", "quality", "revert"
+    )
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     verbose_name_plural = "Thumbnail versions"
@@ -42,6 +44,25 @@ class ThumbnailVersionInline(admin.TabularInline):
     @admin.display(description="Size")
     def size(self, obj):
         return f"{obj.width}×{obj.height}, {obj.bytes} bytes"
+
+    @admin.display(description="Quality")
+    def quality(self, obj):
+        """The page's quality record: flags first (what a reviewer looks for), then numbers."""
+        numbers = ", ".join(
+            f"{label} {value:.2f}"
+            for label, value in (
+                ("coverage", obj.coverage),
+                ("margin", obj.margin),
+                ("luminance", obj.luminance),
+                ("contrast", obj.contrast),
+            )
+            if value is not None
+        )
+        if not obj.quality_flags:
+            return numbers or "—"
+        return format_html(
+            '<strong class="needs-review">{}</strong><br>{}', ", ".join(obj.quality_flags), numbers
+        )
 
     @admin.display(description="")
     def revert(self, obj):

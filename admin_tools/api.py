@@ -15,6 +15,7 @@ from . import runs, selectors, services
 from .filters import WorkFilters, parse_asset_id, parse_asset_ids
 from .images import ImageRejected, ImageTooLarge, ImageTypeUnsupported
 from .models import ThumbnailSelection
+from .quality import parse_quality
 from .pageconfig import MAX_BATCH
 from .reasons import FAILURE_REASONS
 
@@ -123,7 +124,38 @@ class ThumbnailIn(Schema):
     def _bounded(cls, value):
         if len(json.dumps(value)) > MAX_RENDER_SETTINGS_BYTES:
             raise ValueError(f"render_settings: at most {MAX_RENDER_SETTINGS_BYTES} bytes of JSON")
+        parse_quality(value.get("quality"))  # the page's quality record: admin_tools/quality.py
         return value
+
+
+class DerivativeOut(BaseModel):
+    kind: str = Field(..., description='"thumbnail" (the card crop) or "preview" (the whole capture).')
+    format: str = Field(..., description="JPEG, WEBP or PNG.")
+    width: int
+    height: int
+    bytes: int
+    has_alpha: bool = Field(..., description="Transparent background (from a PNG upload with alpha).")
+    url: str
+
+
+class QualityOut(Schema):
+    coverage: Optional[float]
+    margin: Optional[float]
+    luminance: Optional[float]
+    contrast: Optional[float]
+    flags: List[str]
+    needs_review: bool
+
+
+def _quality(version) -> dict:
+    return {
+        "coverage": version.coverage,
+        "margin": version.margin,
+        "luminance": version.luminance,
+        "contrast": version.contrast,
+        "flags": version.quality_flags,
+        "needs_review": version.needs_review,
+    }
 
 
 class ThumbnailOut(Schema):
@@ -135,6 +167,12 @@ class ThumbnailOut(Schema):
     height: int
     bytes: int
     version_id: str
+    quality: QualityOut
+    derivatives: List[DerivativeOut] = Field(
+        ...,
+        description="Stored files only: the other sizes and formats are made after the answer "
+        "(GET /admin/assets/{id}/thumbnails lists them once stored).",
+    )
 
 
 def _asset_id(asset_id: str) -> int:
@@ -177,6 +215,33 @@ def upload_thumbnail(request, asset_id: str, payload: ThumbnailIn):
         "height": version.height,
         "bytes": version.bytes,
         "version_id": str(version.pk),
+        "quality": _quality(version),
+        "derivatives": selectors.thumbnail_derivatives(version),
+    }
+
+
+class ThumbnailsOut(Schema):
+    asset_id: str
+    version_id: Optional[str] = Field(..., description="The current version; null without a thumbnail.")
+    quality: Optional[QualityOut]
+    derivatives: List[DerivativeOut]
+
+
+@router.get(
+    "/assets/{asset_id}/thumbnails",
+    response={200: ThumbnailsOut, 401: Message, 403: Message, 404: Message},
+    url_name="asset_thumbnails",
+)
+def list_asset_thumbnails(request, asset_id: str):
+    parsed = _asset_id(asset_id)
+    if not Asset.objects.filter(pk=parsed).exists():
+        raise HttpError(404, f"Asset {asset_id} not found")
+    version = selectors.current_version(parsed)
+    return {
+        "asset_id": str(parsed),
+        "version_id": str(version.pk) if version else None,
+        "quality": _quality(version) if version else None,
+        "derivatives": selectors.thumbnail_derivatives(version),
     }
 
 

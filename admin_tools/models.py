@@ -41,6 +41,7 @@ class ThumbnailVersion(models.Model):
     bytes = models.PositiveIntegerField(_("thumbnail bytes"))
     preview_width = models.PositiveIntegerField(_("preview width"))
     preview_height = models.PositiveIntegerField(_("preview height"))
+    preview_bytes = models.PositiveIntegerField(_("preview bytes"), null=True, blank=True)
     content_hash = models.CharField(_("content hash"), max_length=64)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -55,6 +56,21 @@ class ThumbnailVersion(models.Model):
         _("renderer"), max_length=255, blank=True, help_text=_("WebGL renderer string.")
     )
     render_settings = models.JSONField(_("render settings"), default=dict, blank=True)
+    # The page's quality record (render_settings.quality, checked by admin_tools.quality).
+    coverage = models.FloatField(
+        _("subject coverage"), null=True, blank=True, help_text=_("Share of the frame the subject covers, 0 to 1.")
+    )
+    margin = models.FloatField(
+        _("subject margin"), null=True, blank=True, help_text=_("Subject's distance from the nearest edge, 0 to 1.")
+    )
+    luminance = models.FloatField(_("subject luminance"), null=True, blank=True)
+    contrast = models.FloatField(
+        _("subject contrast"), null=True, blank=True, help_text=_("Mean colour difference from the background, 0 to 1.")
+    )
+    quality_flags = models.JSONField(_("quality flags"), default=list, blank=True)
+    needs_review = models.BooleanField(
+        _("needs review"), default=False, db_index=True, help_text=_("The page flagged this capture.")
+    )
     is_current = models.BooleanField(_("current"), default=False)
     reverted_from = models.ForeignKey(
         "self",
@@ -77,6 +93,46 @@ class ThumbnailVersion(models.Model):
 
     def __str__(self):
         return f"Thumbnail {self.pk} of asset {self.asset_id}"
+
+
+class ThumbnailDerivative(models.Model):
+    """One more stored size or format of a version, beyond its own ``thumbnail`` and
+    ``preview_image`` JPEGs: card crops at other widths, WebP, transparent PNG/WebP.
+
+    Made after the upload's commit; a row is written only once its file exists, so every
+    listed derivative can be fetched (``selectors.thumbnail_derivatives``).
+    """
+
+    class Kind(models.TextChoices):
+        THUMBNAIL = "thumbnail", _("thumbnail (card crop)")
+        PREVIEW = "preview", _("preview (whole capture)")
+
+    class ImageFormat(models.TextChoices):
+        JPEG = "JPEG", "JPEG"
+        WEBP = "WEBP", "WebP"
+        PNG = "PNG", "PNG"
+
+    version = models.ForeignKey(
+        ThumbnailVersion, verbose_name=_("version"), on_delete=models.CASCADE, related_name="derivatives"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    format = models.CharField(_("format"), max_length=8, choices=ImageFormat.choices)
+    file = models.FileField(_("file"), max_length=512, upload_to=thumbnail_upload_to)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    bytes = models.PositiveIntegerField(_("bytes"))
+    has_alpha = models.BooleanField(_("transparent background"), default=False)
+
+    class Meta:
+        ordering = ["version", "kind", "width", "format"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "kind", "width", "format"], name="one_derivative_per_size_and_format"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.width}x{self.height} {self.format} of version {self.version_id}"
 
 
 class ThumbnailClaim(models.Model):

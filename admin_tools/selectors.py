@@ -17,7 +17,14 @@ from icosa.formats import rank
 from icosa import media
 from icosa.models import Asset, Format, Resource, bare_filename
 
-from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailRunAsset, ThumbnailSelection, ThumbnailVersion
+from .models import (
+    ThumbnailClaim,
+    ThumbnailDerivative,
+    ThumbnailFailure,
+    ThumbnailRunAsset,
+    ThumbnailSelection,
+    ThumbnailVersion,
+)
 
 
 class _Literal(Value):
@@ -322,13 +329,97 @@ def referenced_files(*, exclude_versions: Iterable[int] = ()) -> set:
     only if something else uses them too.
     """
     names = set()
-    versions = ThumbnailVersion.objects.exclude(pk__in=list(exclude_versions))
+    excluded = list(exclude_versions)
+    versions = ThumbnailVersion.objects.exclude(pk__in=excluded)
     assets = Asset.objects.exclude(thumbnail="")
     for rows in (versions, assets):
         for thumbnail, preview in rows.values_list("thumbnail", "preview_image"):
             names.update((thumbnail, preview))
+    derivatives = ThumbnailDerivative.objects.exclude(version__in=excluded)
+    names.update(derivatives.values_list("file", flat=True))
     names.discard("")
     return names
+
+
+def thumbnail_derivatives(version: Optional[ThumbnailVersion], *, url=None) -> list:
+    """Every stored derivative of ``version`` as dicts (kind, format, width, height, bytes,
+    has_alpha, url), its two JPEGs first, then the others by kind, width and format; only
+    files that exist (rows are written after their files). ``url(name)`` makes the links
+    (default: the storage's own URL)."""
+    if version is None:
+        return []
+    url = url or version.thumbnail.storage.url
+    rows = [
+        ("thumbnail", "JPEG", version.thumbnail.name, version.width, version.height, version.bytes, False),
+        (
+            "preview",
+            "JPEG",
+            version.preview_image.name,
+            version.preview_width,
+            version.preview_height,
+            version.preview_bytes,
+            False,
+        ),
+    ]
+    extras = getattr(version, "_prefetched_objects_cache", {}).get("derivatives")
+    if extras is None:
+        extras = version.derivatives.all()
+    rows.extend(
+        (d.kind, d.format, d.file.name, d.width, d.height, d.bytes, d.has_alpha) for d in extras
+    )
+    listed = []
+    for kind, image_format, name, width, height, size, has_alpha in rows:
+        if size is None:
+            try:
+                size = version.preview_image.storage.size(name)
+            except Exception:  # a version older than preview_bytes, storage trouble: size 0
+                size = 0
+        listed.append(
+            {
+                "kind": kind,
+                "format": image_format,
+                "width": width,
+                "height": height,
+                "bytes": size,
+                "has_alpha": has_alpha,
+                "url": url(name),
+            }
+        )
+    return listed
+
+
+def current_version(asset_id: int) -> Optional[ThumbnailVersion]:
+    return (
+        ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=True)
+        .prefetch_related("derivatives")
+        .first()
+    )
+
+
+def picture_sources(assets: Iterable[Asset], *, kind: str = "thumbnail") -> dict:
+    """For the public pages' ``<picture>``: per asset id, ``{"webp": srcset, "jpeg": srcset}``
+    of its current version's ``kind`` derivatives (opaque ones; links signed unless public,
+    as ``media.file_url`` makes them). One query for the whole page."""
+    visibility = {asset.pk: asset.visibility for asset in assets}
+    versions = ThumbnailVersion.objects.filter(
+        asset_id__in=list(visibility), is_current=True
+    ).prefetch_related("derivatives")
+    sources = {}
+    for version in versions:
+        def url(name, visibility=visibility[version.asset_id]):
+            return media.file_url(name, visibility=visibility)
+
+        items = sorted(
+            (item for item in thumbnail_derivatives(version, url=url) if item["kind"] == kind),
+            key=lambda item: item["width"],
+        )
+        sources[version.asset_id] = {
+            image_format.lower(): ", ".join(
+                f"{item['url']} {item['width']}w" for item in items if item["format"] == image_format
+            )
+            for image_format in ("WEBP", "JPEG")
+        }
+    return sources
 
 
 def thumbnail_progress() -> dict:

@@ -1,19 +1,30 @@
 """Write-side of thumbnail work. The only code that stores thumbnails; claims are in runs.py."""
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Iterable, Optional
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from icosa.models import Asset
 
 from . import runs
-from .images import decode_base64_image, make_derivatives
-from .models import ThumbnailClaim, ThumbnailFailure, ThumbnailSelection, ThumbnailVersion, thumbnail_name
+from .images import decode_base64_image, extra_derivatives, make_derivatives
+from .models import (
+    ThumbnailClaim,
+    ThumbnailDerivative,
+    ThumbnailFailure,
+    ThumbnailSelection,
+    ThumbnailVersion,
+    thumbnail_name,
+)
+from .quality import parse_quality
 from .selectors import referenced_files
 
 logger = logging.getLogger(__name__)
@@ -47,6 +58,92 @@ def _write_files(asset_id: int, derivatives) -> list:
     return written
 
 
+_executor = None
+_executor_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """One worker per process: the extra sizes queue behind each other, never behind uploads."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnail-derivatives")
+        return _executor
+
+
+def _extra_derivatives_job(asset_id: int, version_id: int, derivatives, *, own_connection: bool) -> None:
+    """The upload has succeeded whatever happens here: a failure is logged, and the version
+    keeps its two JPEGs (every listed derivative still exists)."""
+    try:
+        store_extra_derivatives(asset_id=asset_id, version_id=version_id, derivatives=derivatives)
+    except ThumbnailVersion.DoesNotExist:
+        logger.info("Thumbnail version %s was pruned before its extra derivatives", version_id)
+    except Exception:
+        logger.exception("Extra derivatives of thumbnail version %s failed", version_id)
+    finally:
+        if own_connection:
+            connection.close()  # the worker thread's own connection
+
+
+def _schedule_extra_derivatives(asset_id: int, version_id: int, derivatives) -> None:
+    """After the commit: in the background (THUMBNAIL_DERIVATIVES_ASYNC) or right away."""
+    if settings.THUMBNAIL_DERIVATIVES_ASYNC:
+        _background().submit(_extra_derivatives_job, asset_id, version_id, derivatives, own_connection=True)
+    else:
+        _extra_derivatives_job(asset_id, version_id, derivatives, own_connection=False)
+
+
+def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives) -> list:
+    """Build and write a version's other sizes and formats, then list them on it (and on any
+    revert of it made meanwhile). Files first, rows after: a row always names a stored file;
+    if the version is gone (pruned) the new files are removed again. Returns the new rows."""
+    extras = extra_derivatives(derivatives)
+    storage = _storage()
+    stem = derivatives.content_hash[:16]
+    written = []
+    try:
+        for extra in extras:
+            kind = "thumb" if extra.kind == ThumbnailDerivative.Kind.THUMBNAIL else extra.kind
+            alpha = "-alpha" if extra.has_alpha else ""
+            name = thumbnail_name(asset_id, f"{stem}-{kind}-{extra.width}x{extra.height}{alpha}.{extra.suffix}")
+            written.append(storage.save(name, ContentFile(extra.content)))
+    except Exception:
+        logger.exception("Storage write failed for extra derivatives of asset %s", asset_id)
+        _delete_files(written)
+        raise
+    try:
+        with transaction.atomic():
+            # The asset's row lock orders this after a running prune or revert (they hold it).
+            Asset.objects.select_for_update().filter(pk=asset_id).values_list("pk", flat=True).first()
+            targets = list(
+                ThumbnailVersion.objects.filter(asset_id=asset_id)
+                .filter(Q(pk=version_id) | Q(reverted_from_id=version_id))
+                .values_list("pk", flat=True)
+            )
+            if version_id not in targets:
+                raise ThumbnailVersion.DoesNotExist(f"Thumbnail version {version_id} no longer exists")
+            rows = ThumbnailDerivative.objects.bulk_create(
+                [
+                    ThumbnailDerivative(
+                        version_id=target,
+                        kind=extra.kind,
+                        format=extra.format,
+                        file=name,
+                        width=extra.width,
+                        height=extra.height,
+                        bytes=extra.size,
+                        has_alpha=extra.has_alpha,
+                    )
+                    for target in targets
+                    for extra, name in zip(extras, written)
+                ]
+            )
+    except BaseException:
+        _delete_files(written)
+        raise
+    return rows
+
+
 def _delete_files(names: Iterable[str]) -> None:
     storage = _storage()
     for name in names:
@@ -76,6 +173,7 @@ def _make_current(asset: Asset, version: ThumbnailVersion, user, now: datetime) 
     asset.thumbnail_width = version.width
     asset.thumbnail_height = version.height
     asset.thumbnail_bytes = version.bytes
+    asset.thumbnail_needs_review = version.needs_review
     asset.thumbnail_generated_at = now
     asset.thumbnail_generated_by = user
     asset.save(
@@ -86,6 +184,7 @@ def _make_current(asset: Asset, version: ThumbnailVersion, user, now: datetime) 
             "thumbnail_width",
             "thumbnail_height",
             "thumbnail_bytes",
+            "thumbnail_needs_review",
             "thumbnail_generated_at",
             "thumbnail_generated_by",
             "update_time",
@@ -107,7 +206,11 @@ def store_thumbnail(
 
     Order matters: validation first (nothing written), storage second (a storage failure
     leaves the asset as it was), database last (a database failure removes the new files).
+    The other sizes and formats follow after the commit (``store_extra_derivatives``).
+    ``render_settings["quality"]`` is the page's quality record (``ValueError`` if malformed).
     """
+    render_settings = render_settings or {}
+    quality = parse_quality(render_settings.get("quality"))
     if not Asset.objects.filter(pk=asset_id).exists():
         raise Asset.DoesNotExist(f"Asset {asset_id} not found")
     content = decode_base64_image(thumbnail_base64)
@@ -127,16 +230,21 @@ def store_thumbnail(
                 bytes=derivatives.thumbnail.size,
                 preview_width=derivatives.preview.width,
                 preview_height=derivatives.preview.height,
+                preview_bytes=derivatives.preview.size,
                 content_hash=derivatives.content_hash,
                 created_by=user,
                 runner_id=runner_id[:128],
                 renderer=renderer[:255],
-                render_settings=render_settings or {},
+                render_settings=render_settings,
+                **quality.model_fields(),
             )
             version.save()
             _make_current(asset, version, user, now)
             runs.end_lease(asset, runner_id=runner_id, now=now)
             ThumbnailFailure.objects.filter(asset=asset).delete()
+            transaction.on_commit(
+                lambda: _schedule_extra_derivatives(asset_id, version.pk, derivatives)
+            )
     except BaseException:
         _delete_files(written)
         raise
@@ -199,12 +307,36 @@ def revert_thumbnail(*, version: ThumbnailVersion, user) -> ThumbnailVersion:
             bytes=version.bytes,
             preview_width=version.preview_width,
             preview_height=version.preview_height,
+            preview_bytes=version.preview_bytes,
             content_hash=version.content_hash,
             created_by=user,
             runner_id="revert",
             renderer=version.renderer,
             render_settings=version.render_settings,
+            coverage=version.coverage,
+            margin=version.margin,
+            luminance=version.luminance,
+            contrast=version.contrast,
+            quality_flags=version.quality_flags,
+            needs_review=version.needs_review,
             reverted_from=version,
+        )
+        # The same files: derivatives still being made for ``version`` join later
+        # (store_extra_derivatives lists them on its reverts too).
+        ThumbnailDerivative.objects.bulk_create(
+            [
+                ThumbnailDerivative(
+                    version=new_version,
+                    kind=row.kind,
+                    format=row.format,
+                    file=row.file.name,
+                    width=row.width,
+                    height=row.height,
+                    bytes=row.bytes,
+                    has_alpha=row.has_alpha,
+                )
+                for row in version.derivatives.all()
+            ]
         )
         _make_current(asset, new_version, user, now)
     return new_version
@@ -237,6 +369,9 @@ def prune_versions(*, keep: int, dry_run: bool = False) -> tuple:
             doomed.extend(old[keep:])
         doomed_ids = {v.pk for v in doomed}
         candidate_files = {name for v in doomed for name in (v.thumbnail.name, v.preview_image.name)}
+        candidate_files.update(
+            ThumbnailDerivative.objects.filter(version__in=doomed_ids).values_list("file", flat=True)
+        )
         files = sorted(candidate_files - referenced_files(exclude_versions=doomed_ids))
         storage = _storage()
         freed = 0
@@ -258,5 +393,6 @@ __all__ = [
     "record_failure",
     "revert_thumbnail",
     "save_selection",
+    "store_extra_derivatives",
     "store_thumbnail",
 ]

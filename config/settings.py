@@ -198,6 +198,17 @@ THUMBNAIL_MAX_UPLOAD_BYTES = env_int("THUMBNAIL_MAX_UPLOAD_BYTES", 10 * 1024 * 1
 THUMBNAIL_SIZE = (env_int("THUMBNAIL_WIDTH", 512), env_int("THUMBNAIL_HEIGHT", 320))
 PREVIEW_IMAGE_MAX_SIZE = (env_int("PREVIEW_MAX_WIDTH", 1280), env_int("PREVIEW_MAX_HEIGHT", 800))
 THUMBNAIL_JPEG_QUALITY = env_int("THUMBNAIL_JPEG_QUALITY", 85)
+# Extra widths of the card crop (THUMBNAIL_SIZE's aspect), each stored as JPEG and WebP, plus
+# the preview as WebP; widths above the capture are skipped. Made after the upload's commit.
+THUMBNAIL_DERIVATIVE_WIDTHS = tuple(
+    int(w) for w in os.environ.get("THUMBNAIL_DERIVATIVE_WIDTHS", "256,512,1024").split(",") if w.strip()
+)
+THUMBNAIL_WEBP_QUALITY = env_int("THUMBNAIL_WEBP_QUALITY", 80)
+# A PNG upload with alpha keeps it in its WebP derivatives and gets a transparent preview PNG.
+THUMBNAIL_KEEP_ALPHA = env_bool("THUMBNAIL_KEEP_ALPHA", True)
+# 1: the extra sizes are made in a background thread after the commit (the upload answers
+# first); 0: after the commit, before the answer (the answer lists them all).
+THUMBNAIL_DERIVATIVES_ASYNC = env_bool("THUMBNAIL_DERIVATIVES_ASYNC", True)
 THUMBNAIL_MAX_PIXELS = env_int("THUMBNAIL_MAX_PIXELS", 4096 * 4096)
 THUMBNAIL_MAX_FAILURES = env_int("THUMBNAIL_MAX_FAILURES", 3)
 THUMBNAIL_CLAIM_SECONDS = env_int("THUMBNAIL_CLAIM_SECONDS", 300)

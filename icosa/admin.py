@@ -31,6 +31,7 @@ class AssetAdmin(admin.ModelAdmin):
     list_display_links = ("thumbnail_tag", "name")
     list_filter = (
         ("thumbnail", admin.EmptyFieldListFilter),
+        "thumbnail_needs_review",
         "is_viewer_compatible",
         "state",
         "visibility",
@@ -48,6 +49,7 @@ class AssetAdmin(admin.ModelAdmin):
         "thumbnail_width",
         "thumbnail_height",
         "thumbnail_bytes",
+        "thumbnail_needs_review",
         "thumbnail_generated_at",
         "thumbnail_generated_by",
         "create_time",

@@ -119,6 +119,13 @@ class Asset(models.Model):
     thumbnail_width = models.PositiveIntegerField(_("thumbnail width"), null=True, blank=True)
     thumbnail_height = models.PositiveIntegerField(_("thumbnail height"), null=True, blank=True)
     thumbnail_bytes = models.PositiveIntegerField(_("thumbnail bytes"), null=True, blank=True)
+    thumbnail_needs_review = models.BooleanField(
+        _("thumbnail needs review"),
+        default=False,
+        db_default=False,  # bulk loaders (bench/common.py) insert rows without it
+        db_index=True,
+        help_text=_("The current thumbnail's quality record carries a flag (dark, low contrast...)."),
+    )
     thumbnail_generated_at = models.DateTimeField(_("thumbnail generated at"), null=True, blank=True)
     thumbnail_generated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -20,6 +20,9 @@ if not django_settings._wrapped.SECRET_KEY:  # reading settings.SECRET_KEY raise
     django_settings.SECRET_KEY = "tests-only-django-secret-key-" + "k" * 40
 if not django_settings.JWT_SECRET_KEY:
     django_settings.JWT_SECRET_KEY = "tests-only-jwt-secret-key-0123456789abcdef"
+# Extra derivatives are made right after each upload's commit, not in a thread that could
+# outlive its test's database (tests/test_derivatives.py covers the background path).
+django_settings.THUMBNAIL_DERIVATIVES_ASYNC = False
 
 
 BIG_ID = 2**53 + 1  # JavaScript numbers cannot hold this exactly; ids must travel as strings

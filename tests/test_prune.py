@@ -32,8 +32,14 @@ def files_on_disk(root):
     )
 
 
+# Two JPEGs per version plus its extra derivatives (card 256/512/1024 as WebP, 256/1024 as
+# JPEG, the preview as WebP), all made right after each commit in these tests.
+PER_VERSION = 8
+
+
 def version_files(version):
-    return [version.thumbnail.name, version.preview_image.name]
+    extras = list(version.derivatives.values_list("file", flat=True))
+    return [version.thumbnail.name, version.preview_image.name, *extras]
 
 
 def size_of(names):
@@ -82,7 +88,7 @@ def test_prune_keeps_the_newest_earlier_versions_and_the_current_one(
 
     out, _ = run("prune_thumbnails", keep=1)
 
-    assert f"Removed 2 thumbnail versions and 4 files, freeing {freed} bytes." in out
+    assert f"Removed 2 thumbnail versions and {2 * PER_VERSION} files, freeing {freed} bytes." in out
     assert set(ThumbnailVersion.objects.values_list("pk", flat=True)) == {
         b3.pk,
         b4.pk,
@@ -107,7 +113,7 @@ def test_prune_keep_zero_leaves_only_current_files(history, media_root):
 
     out, _ = run("prune_thumbnails", keep=0)
 
-    assert "Removed 4 thumbnail versions and 8 files" in out
+    assert f"Removed 4 thumbnail versions and {4 * PER_VERSION} files" in out
     current = version_files(busy_versions[-1]) + version_files(quiet_versions[-1])
     assert files_on_disk(media_root) == sorted(current)
     assert list(
@@ -131,7 +137,7 @@ def test_prune_dry_run_reports_and_removes_nothing(history, media_root):
     out, _ = run("prune_thumbnails", keep=1, dry_run=True)
 
     assert (
-        f"Would remove 2 thumbnail versions and 4 files, freeing {freed} bytes." in out
+        f"Would remove 2 thumbnail versions and {2 * PER_VERSION} files, freeing {freed} bytes." in out
     )
     assert files_on_disk(media_root) == before_files
     assert ThumbnailVersion.objects.count() == before_versions
@@ -173,9 +179,11 @@ def test_prune_after_revert_never_deletes_the_now_current_file(media_root, staff
     out, _ = run("prune_thumbnails", keep=0)
 
     # v1, v2 and v3 are all earlier versions now; only v2's and v3's files are unused.
-    assert f"Removed 3 thumbnail versions and 4 files, freeing {freed} bytes." in out
+    assert f"Removed 3 thumbnail versions and {2 * PER_VERSION} files, freeing {freed} bytes." in out
     assert list(ThumbnailVersion.objects.values_list("pk", flat=True)) == [reverted.pk]
-    assert files_on_disk(media_root) == sorted(version_files(v1))
+    # v1's files, its derivatives included, live on in the revert.
+    assert files_on_disk(media_root) == sorted(version_files(reverted))
+    assert len(version_files(reverted)) == PER_VERSION
     asset.refresh_from_db()
     with default_storage.open(asset.thumbnail.name) as current:
         assert current.read()[:2] == b"\xff\xd8"
@@ -198,7 +206,7 @@ def test_prune_keeps_an_earlier_version_that_shares_files_with_a_kept_one(
     out, _ = run("prune_thumbnails", keep=1)
 
     # The revert record is the newest earlier version and is kept, so v1's files stay.
-    assert "Removed 2 thumbnail versions and 2 files" in out
+    assert f"Removed 2 thumbnail versions and {PER_VERSION} files" in out
     for name in version_files(v1):
         assert (media_root / name).is_file(), name
     for name in version_files(v2):
@@ -213,10 +221,13 @@ def test_prune_never_deletes_what_the_asset_points_at(media_root, staff_user):
         thumbnail=v1.thumbnail.name, preview_image=v1.preview_image.name
     )
 
+    v1_extras = version_files(v1)[2:]  # the asset row names only the two JPEGs
+    freed = size_of(v1_extras)
+
     out, _ = run("prune_thumbnails", keep=0)
 
-    assert "Removed 1 thumbnail version and 0 files, freeing 0 bytes." in out
-    assert files_on_disk(media_root) == sorted(version_files(v1) + version_files(v2))
+    assert f"Removed 1 thumbnail version and {len(v1_extras)} files, freeing {freed} bytes." in out
+    assert files_on_disk(media_root) == sorted(version_files(v1)[:2] + version_files(v2))
 
 
 # clean_orphan_thumbnails -------------------------------------------------------------
