@@ -210,7 +210,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 				renderSettings: {
 					width: capture.width,
 					height: capture.height,
-					quality: settings.quality,
+					jpeg_quality: settings.quality,
 					background: settings.background,
 					format_type: format.format_type,
 					camera: { position: framing.position, target: framing.target, fov: framing.fov, source: framing.source },
