@@ -274,10 +274,16 @@ def claim_thumbnail_jobs(request, payload: ClaimIn):
         **payload.selector_kwargs(asset_ids=ids, force=force),
     )
     return {
-        "assets": selectors.asset_listing(Asset.objects.filter(pk__in=claimed.asset_ids).order_by("id")),
+        "assets": _in_claim_order(claimed.asset_ids),
         "lease_seconds": claimed.lease_seconds,
         "remaining": claimed.remaining,
     }
+
+
+def _in_claim_order(asset_ids: list) -> list:
+    """The claimed assets' listing in the order the claim chose (runs.CLAIM_ORDER)."""
+    listed = {row["id"]: row for row in selectors.asset_listing(Asset.objects.filter(pk__in=asset_ids))}
+    return [listed[str(pk)] for pk in asset_ids if str(pk) in listed]
 
 
 class ReleaseIn(Schema):
