@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from icosa.admin import AssetAdmin as BaseAssetAdmin
 from icosa.models import THUMBNAIL_PERMISSION, Asset
 
-from . import services
+from . import priority, services
 from .importmap import three_import_map
 from .pageconfig import page_config
 from .models import ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
@@ -57,7 +57,7 @@ class ThumbnailVersionInline(admin.TabularInline):
 
 class AssetAdmin(BaseAssetAdmin):
     change_form_template = "admin/icosa/asset/change_form.html"
-    actions = ["generate_thumbnails", "regenerate_thumbnails"]
+    actions = ["generate_thumbnails", "regenerate_thumbnails", "render_now"]
     inlines = [*BaseAssetAdmin.inlines, ThumbnailVersionInline]
 
     def get_urls(self):
@@ -154,6 +154,15 @@ class AssetAdmin(BaseAssetAdmin):
     @admin.action(description="Regenerate thumbnails", permissions=["thumbnail"])
     def regenerate_thumbnails(self, request, queryset):
         return self._open_generator(request, queryset, force=True)
+
+    @admin.action(description="Render now (front of the runners' queue)", permissions=["thumbnail"])
+    def render_now(self, request, queryset):
+        """Queue the selection at WANTED priority for whatever runners are watching."""
+        ids = list(queryset.values_list("pk", flat=True))
+        queued = priority.render_now(ids)
+        skipped = len(ids) - queued
+        note = f" {skipped} skipped (a thumbnail already, not complete, or queued already; use Regenerate to redo one)." if skipped else ""
+        self.message_user(request, f"Queued {queued} asset{'s' if queued != 1 else ''} first for the runners.{note}", messages.SUCCESS)
 
 
 admin.site.unregister(Asset)

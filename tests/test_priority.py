@@ -136,3 +136,56 @@ def test_the_claim_reads_the_priority_index():
             cursor.execute("EXPLAIN " + sql, params)
             plan = " ".join(row[0] for row in cursor.fetchall())
             assert "asset_thumb_queue_idx" in plan
+
+
+def test_viewing_the_gallery_marks_missing_assets_wanted_once(client):
+    shown = make("shown", backlog=True)
+    done = make("done", thumbnail="thumbnails/d.jpg", backlog=True)
+    hidden = make("private", visibility=Asset.Visibility.PRIVATE, backlog=True)
+    html = client.get("/").content.decode()
+    assert f'data-thumbnail-wait="{shown.url}"' in html
+    assert "thumbnail-wait.js" in html and "<script>" not in html
+    priorities = dict(Asset.objects.values_list("pk", "thumbnail_priority"))
+    assert priorities[shown.pk] == ThumbnailPriority.WANTED
+    assert priorities[done.pk] == priorities[hidden.pk] == ThumbnailPriority.BACKLOG
+    # A reload writes nothing: the dedup window holds.
+    Asset.objects.filter(pk=shown.pk).update(thumbnail_priority=ThumbnailPriority.BACKLOG)
+    client.get("/")
+    assert Asset.objects.get(pk=shown.pk).thumbnail_priority == ThumbnailPriority.BACKLOG
+
+
+def test_bots_mark_nothing(client):
+    asset = make("crawled", backlog=True)
+    client.get(asset.get_absolute_url(), HTTP_USER_AGENT="Mozilla/5.0 (compatible; Googlebot/2.1)")
+    assert Asset.objects.get(pk=asset.pk).thumbnail_priority == ThumbnailPriority.BACKLOG
+    client.get(asset.get_absolute_url(), HTTP_USER_AGENT="Mozilla/5.0 Firefox/140")
+    assert Asset.objects.get(pk=asset.pk).thumbnail_priority == ThumbnailPriority.WANTED
+
+
+def test_the_status_endpoint_answers_ready_assets_and_never_private_ones(client):
+    waiting = make("waiting")
+    public = make("public", thumbnail="thumbnails/p.jpg", preview_image="thumbnails/p-big.jpg")
+    unlisted = make("unlisted", thumbnail="thumbnails/u.jpg", visibility=Asset.Visibility.UNLISTED)
+    private = make("private", thumbnail="thumbnails/s.jpg", visibility=Asset.Visibility.PRIVATE)
+    tokens = ",".join(a.url for a in (waiting, public, unlisted, private)) + ",nonexistent"
+    response = client.get(reverse("icosa:thumbnail_status"), {"u": tokens})
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    ready = response.json()["ready"]
+    assert set(ready) == {public.url, unlisted.url}
+    assert ready[public.url]["thumbnail_url"].endswith("thumbnails/p.jpg")
+    assert ready[public.url]["preview_url"].endswith("thumbnails/p-big.jpg")
+    assert "?sig=" in ready[unlisted.url]["thumbnail_url"]  # signed like the asset page's links
+    assert client.post(reverse("icosa:thumbnail_status")).status_code == 405
+
+
+def test_render_now_admin_action(client, staff_user, staff_without_permission):
+    assets = [make(f"n{i}", backlog=True) for i in range(2)]
+    body = {"action": "render_now", "_selected_action": [a.pk for a in assets]}
+    client.force_login(staff_without_permission)
+    client.post("/admin/icosa/asset/", body)
+    assert not Asset.objects.filter(thumbnail_priority=ThumbnailPriority.WANTED).exists()
+    client.force_login(staff_user)
+    response = client.post("/admin/icosa/asset/", body, follow=True)
+    assert "Queued 2 assets" in response.content.decode()
+    assert Asset.objects.filter(thumbnail_priority=ThumbnailPriority.WANTED).count() == 2
