@@ -13,10 +13,10 @@ from django.utils.html import format_html
 from icosa.admin import AssetAdmin as BaseAssetAdmin
 from icosa.models import THUMBNAIL_PERMISSION, Asset
 
-from . import priority, services
+from . import fleet, priority, services
 from .importmap import three_import_map
 from .pageconfig import page_config
-from .models import ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
+from .models import ThumbnailFailure, ThumbnailRunner, ThumbnailSelection, ThumbnailVersion
 
 class ThumbnailVersionInline(admin.TabularInline):
     model = ThumbnailVersion
@@ -176,3 +176,23 @@ class ThumbnailFailureAdmin(admin.ModelAdmin):
     search_fields = ("asset__name", "asset__url", "reason", "detail")
     raw_id_fields = ("asset",)
     readonly_fields = ("first_failed_at",)
+
+
+@admin.register(ThumbnailRunner)
+class ThumbnailRunnerAdmin(admin.ModelAdmin):
+    """The fleet page: every runner that heartbeats, alive, stale or gone (admin_tools.fleet)."""
+
+    list_display = ("runner_id", "fleet_state", "user", "host", "version", "renderer", "started_at",
+                    "last_seen_at", "done", "failed", "rate_per_minute")  # fmt: skip
+    search_fields = ("runner_id", "host", "renderer")
+    readonly_fields = [f.name for f in ThumbnailRunner._meta.fields]
+
+    @admin.display(description="State")
+    def fleet_state(self, obj):
+        return fleet.state(obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -35,6 +35,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from icosa.models import Asset
 
+from .fleet import release_silent
 from .models import ThumbnailClaim, ThumbnailRun, ThumbnailRunAsset
 from .selectors import count_missing, missing_thumbnails
 
@@ -139,6 +140,8 @@ def claim(*, user, runner_id: str, count: int, run_id: Optional[str] = None, **f
     """:func:`claim_assets`, with the lease length and what is left for the run."""
     with transaction.atomic():
         now = timezone.now()
+        # Runners whose heartbeat stopped give their leases back now, not at expiry.
+        release_silent(now=now)
         run = start_run(run_id, user=user, now=now) if run_id else None
         selector_filters = run_filters(run, filters)
         ids = []
