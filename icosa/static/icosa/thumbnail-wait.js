@@ -3,12 +3,14 @@
  * shown without a thumbnail, which the server has just queued as wanted) is swapped for an
  * image once `thumbnail-status/` says one exists.
  *
- * One request per round for the whole page, with back-off (1 s, growing to 20 s, giving up
- * after 15 minutes) and none while the tab is hidden. Names come from data attributes and go
+ * One request per round for the whole page: every second for the first half minute (a
+ * watching runner usually delivers by then), then backing off to 20 s, giving up after 15
+ * minutes, and none while the tab is hidden. Names come from data attributes and go
  * into attributes only, never into markup.
  */
 
 const FIRST_DELAY_MS = 1000;
+const FAST_FOR_MS = 30000;
 const MAX_DELAY_MS = 20000;
 const GROWTH = 1.5;
 const GIVE_UP_MS = 15 * 60 * 1000;
@@ -80,7 +82,7 @@ function start() {
 
 		}
 
-		delay = Math.min( MAX_DELAY_MS, delay * GROWTH );
+		if ( Date.now() - started > FAST_FOR_MS ) delay = Math.min( MAX_DELAY_MS, delay * GROWTH );
 		schedule();
 
 	};
