@@ -51,7 +51,8 @@ def heartbeat(*, runner_id: str, user, host="", version="", renderer="", done=0,
 
 def state(runner: ThumbnailRunner, *, now=None) -> str:
     now = now or timezone.now()
-    if runner.stopped_at is not None or runner.last_seen_at < now - timedelta(seconds=settings.THUMBNAIL_RUNNER_GONE_SECONDS):
+    gone_before = now - timedelta(seconds=settings.THUMBNAIL_RUNNER_GONE_SECONDS)
+    if runner.stopped_at is not None or runner.last_seen_at < gone_before:
         return GONE
     if runner.last_seen_at < now - timedelta(seconds=settings.THUMBNAIL_RUNNER_STALE_SECONDS):
         return STALE
@@ -120,4 +121,6 @@ def eta_seconds(remaining: int, *, now=None) -> Optional[float]:
     return None if rate <= 0 else remaining / rate * 60.0
 
 
-__all__ = ["ALIVE", "GONE", "STALE", "RunnerTaken", "eta_seconds", "fleet_rate", "heartbeat", "listing", "release_silent", "state"]
+__all__ = [
+    "ALIVE", "GONE", "STALE", "RunnerTaken", "eta_seconds", "fleet_rate", "heartbeat", "listing", "release_silent", "state",
+]  # fmt: skip

@@ -12,7 +12,7 @@ page view must stay cheap and bots or reloads must not pile up work, so a mark i
 """
 
 import re
-from typing import Iterable, Optional
+from typing import Iterable
 
 from django.conf import settings
 from django.core.cache import caches
@@ -79,11 +79,11 @@ def render_now(asset_ids: Iterable[int]) -> int:
     return _prioritise(list(asset_ids))
 
 
-def _prioritise(ids: list, *, now: Optional[object] = None) -> int:
+def _prioritise(ids: list) -> int:
     return (
         Asset.objects.filter(pk__in=ids, thumbnail="", state=Asset.State.COMPLETE)
         .exclude(thumbnail_priority=ThumbnailPriority.WANTED)
-        .update(thumbnail_priority=ThumbnailPriority.WANTED, thumbnail_queued_at=now or timezone.now())
+        .update(thumbnail_priority=ThumbnailPriority.WANTED, thumbnail_queued_at=timezone.now())
     )
 
 

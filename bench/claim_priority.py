@@ -102,7 +102,8 @@ def child(args):
         ):
             st = time_it(fn, args.requests)
             out["rows"].append({"backend": backend, "assets": size, "scenario": label, **st})
-            print(f"[{backend}] {size:>9,} {label:<40} median {st['median_ms']:7.2f}  p95 {st['p95_ms']:7.2f} ms", file=sys.stderr)
+            timing = f"median {st['median_ms']:7.2f}  p95 {st['p95_ms']:7.2f} ms"
+            print(f"[{backend}] {size:>9,} {label:<40} {timing}", file=sys.stderr)
         with transaction.atomic(), connection.cursor() as cursor:
             sql, params = lock_query(runs.CLAIM_ORDER)[:10].query.sql_with_params()
             if connection.vendor == "postgresql":

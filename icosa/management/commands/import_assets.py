@@ -49,7 +49,9 @@ class Command(BaseCommand):
         if render:
             self._render(imported, render_user)
         else:
-            self.stdout.write("Queued for thumbnails (recently completed assets go first; see render_thumbnails --watch).")
+            self.stdout.write(
+                "Queued for thumbnails (recently completed assets go first; see render_thumbnails --watch)."
+            )
 
     def _render(self, asset_ids, username):
         """The same run as ``render_thumbnails --asset-ids``, in this process; its summary is
