@@ -49,6 +49,14 @@ def heartbeat(*, runner_id: str, user, host="", version="", renderer="", done=0,
     return runner
 
 
+def seen(runner_id: str, *, now=None, claiming=False) -> None:
+    """Any request of a runner (a claim, an upload, a report) is a sign of life too; a claim
+    also means a runner that said goodbye under this id is back."""
+    now = now or timezone.now()
+    fields = {"last_seen_at": now, **({"stopped_at": None} if claiming else {})}
+    ThumbnailRunner.objects.filter(pk=runner_id).update(**fields)
+
+
 def state(runner: ThumbnailRunner, *, now=None) -> str:
     now = now or timezone.now()
     gone_before = now - timedelta(seconds=settings.THUMBNAIL_RUNNER_GONE_SECONDS)
@@ -122,5 +130,6 @@ def eta_seconds(remaining: int, *, now=None) -> Optional[float]:
 
 
 __all__ = [
-    "ALIVE", "GONE", "STALE", "RunnerTaken", "eta_seconds", "fleet_rate", "heartbeat", "listing", "release_silent", "state",
+    "ALIVE", "GONE", "STALE", "RunnerTaken", "eta_seconds", "fleet_rate", "heartbeat", "listing", "release_silent", "seen",
+    "state",
 ]  # fmt: skip

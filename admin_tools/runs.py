@@ -35,7 +35,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from icosa.models import Asset
 
-from .fleet import release_silent
+from .fleet import release_silent, seen
 from .models import ThumbnailClaim, ThumbnailRun, ThumbnailRunAsset
 from .selectors import count_missing, missing_thumbnails
 
@@ -101,6 +101,7 @@ def renew_leases(runner_id: str, *, now: Optional[datetime] = None) -> int:
     if not runner_id:
         return 0
     now = now or timezone.now()
+    seen(runner_id, now=now)
     return ThumbnailClaim.objects.filter(runner_id=runner_id, expires_at__gt=now).update(
         expires_at=now + lease_length()
     )
@@ -140,7 +141,9 @@ def claim(*, user, runner_id: str, count: int, run_id: Optional[str] = None, **f
     """:func:`claim_assets`, with the lease length and what is left for the run."""
     with transaction.atomic():
         now = timezone.now()
-        # Runners whose heartbeat stopped give their leases back now, not at expiry.
+        # Runners whose heartbeat stopped give their leases back now, not at expiry (this
+        # one is evidently alive, whatever its last heartbeat said).
+        seen(runner_id, now=now, claiming=True)
         release_silent(now=now)
         run = start_run(run_id, user=user, now=now) if run_id else None
         selector_filters = run_filters(run, filters)

@@ -95,3 +95,15 @@ def test_the_fleet_admin_page_lists_runners(client, superuser):
     client.force_login(superuser)
     html = client.get("/admin/admin_tools/thumbnailrunner/").content.decode()
     assert "shown-runner" in html and "render-box" in html and "alive" in html
+
+
+def test_a_runner_back_under_an_old_id_keeps_what_it_claims(staff_user, settings):
+    """A restarted service reuses its runner id: its first claim counts as a sign of life,
+    before its first heartbeat lands."""
+    a, b = make_assets(2)
+    old = timezone.now() - timedelta(seconds=settings.THUMBNAIL_RUNNER_GONE_SECONDS + 5)
+    fleet.heartbeat(runner_id="service", user=staff_user, stopping=True, now=old)
+    assert runs.claim_assets(user=staff_user, runner_id="service", count=1) == [a.pk]
+    assert runs.claim_assets(user=staff_user, runner_id="other", count=5) == [b.pk]
+    assert ThumbnailClaim.objects.get(asset=a).runner_id == "service"
+    assert fleet.state(ThumbnailRunner.objects.get(pk="service")) == fleet.ALIVE
