@@ -13,10 +13,10 @@ from django.utils.html import format_html
 from icosa.admin import AssetAdmin as BaseAssetAdmin
 from icosa.models import THUMBNAIL_PERMISSION, Asset
 
-from . import services
+from . import fleet, priority, services
 from .importmap import three_import_map
 from .pageconfig import page_config
-from .models import ThumbnailFailure, ThumbnailSelection, ThumbnailVersion
+from .models import ThumbnailFailure, ThumbnailRunner, ThumbnailSelection, ThumbnailVersion
 
 class ThumbnailVersionInline(admin.TabularInline):
     model = ThumbnailVersion
@@ -78,7 +78,7 @@ class ThumbnailVersionInline(admin.TabularInline):
 
 class AssetAdmin(BaseAssetAdmin):
     change_form_template = "admin/icosa/asset/change_form.html"
-    actions = ["generate_thumbnails", "regenerate_thumbnails"]
+    actions = ["generate_thumbnails", "regenerate_thumbnails", "render_now"]
     inlines = [*BaseAssetAdmin.inlines, ThumbnailVersionInline]
 
     def get_urls(self):
@@ -176,6 +176,15 @@ class AssetAdmin(BaseAssetAdmin):
     def regenerate_thumbnails(self, request, queryset):
         return self._open_generator(request, queryset, force=True)
 
+    @admin.action(description="Render now (front of the runners' queue)", permissions=["thumbnail"])
+    def render_now(self, request, queryset):
+        """Queue the selection at WANTED priority for whatever runners are watching."""
+        ids = list(queryset.values_list("pk", flat=True))
+        queued = priority.render_now(ids)
+        skipped = len(ids) - queued
+        note = f" {skipped} skipped (a thumbnail already, not complete, or queued already; use Regenerate to redo one)." if skipped else ""
+        self.message_user(request, f"Queued {queued} asset{'s' if queued != 1 else ''} first for the runners.{note}", messages.SUCCESS)
+
 
 admin.site.unregister(Asset)
 admin.site.register(Asset, AssetAdmin)
@@ -188,3 +197,23 @@ class ThumbnailFailureAdmin(admin.ModelAdmin):
     search_fields = ("asset__name", "asset__url", "reason", "detail")
     raw_id_fields = ("asset",)
     readonly_fields = ("first_failed_at",)
+
+
+@admin.register(ThumbnailRunner)
+class ThumbnailRunnerAdmin(admin.ModelAdmin):
+    """The fleet page: every runner that heartbeats, alive, stale or gone (admin_tools.fleet)."""
+
+    list_display = ("runner_id", "fleet_state", "user", "host", "version", "renderer", "started_at",
+                    "last_seen_at", "done", "failed", "rate_per_minute")  # fmt: skip
+    search_fields = ("runner_id", "host", "renderer")
+    readonly_fields = [f.name for f in ThumbnailRunner._meta.fields]
+
+    @admin.display(description="State")
+    def fleet_state(self, obj):
+        return fleet.state(obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

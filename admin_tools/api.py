@@ -1,8 +1,10 @@
 """Thumbnail work API: list what is missing, claim work, upload results, report failures."""
 import json
+from datetime import datetime
 from typing import List, Optional
 from uuid import UUID
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -11,7 +13,7 @@ from pydantic import BaseModel, field_validator
 from icosa.jwt_auth import StaffJWTAuth
 from icosa.models import Asset
 
-from . import runs, selectors, services
+from . import fleet, runs, selectors, services
 from .filters import WorkFilters, parse_asset_id, parse_asset_ids
 from .images import ImageRejected, ImageTooLarge, ImageTypeUnsupported
 from .models import ThumbnailSelection
@@ -339,10 +341,16 @@ def claim_thumbnail_jobs(request, payload: ClaimIn):
         **payload.selector_kwargs(asset_ids=ids, force=force),
     )
     return {
-        "assets": selectors.asset_listing(Asset.objects.filter(pk__in=claimed.asset_ids).order_by("id")),
+        "assets": _in_claim_order(claimed.asset_ids),
         "lease_seconds": claimed.lease_seconds,
         "remaining": claimed.remaining,
     }
+
+
+def _in_claim_order(asset_ids: list) -> list:
+    """The claimed assets' listing in the order the claim chose (runs.CLAIM_ORDER)."""
+    listed = {row["id"]: row for row in selectors.asset_listing(Asset.objects.filter(pk__in=asset_ids))}
+    return [listed[str(pk)] for pk in asset_ids if str(pk) in listed]
 
 
 class ReleaseIn(Schema):
@@ -418,3 +426,62 @@ def save_asset_orientation(request, asset_id: str, payload: OrientationIn):
     except ValidationError as exc:
         raise HttpError(422, " ".join(exc.messages)) from None
     return {"asset_id": asset_id, "orientingRotation": asset.presentation_params["orientingRotation"]}
+
+
+class HeartbeatIn(Schema):
+    runner_id: str = Field(..., min_length=1, max_length=128)
+    host: str = Field("", max_length=255)
+    version: str = Field("", max_length=64)
+    renderer: str = Field("", max_length=255)
+    done: int = Field(0, ge=0)
+    failed: int = Field(0, ge=0)
+    rate_per_minute: float = Field(0.0, ge=0, le=1e6, description="Assets per minute lately.")
+    stopping: bool = Field(False, description="The runner is leaving: listed as gone, leases released.")
+
+
+class RunnerOut(Schema):
+    runner_id: str
+    user: str
+    host: str
+    version: str
+    renderer: str
+    started_at: datetime
+    last_seen_at: datetime
+    done: int
+    failed: int
+    rate_per_minute: float
+    leases: int
+    state: str
+
+
+class HeartbeatOut(Schema):
+    runner: RunnerOut
+    interval_seconds: int
+
+
+@router.post(
+    "/thumbnail-jobs/heartbeat",
+    response={200: HeartbeatOut, 401: Message, 403: Message, 409: Message, 422: Message},
+    url_name="runner_heartbeat",
+)
+def runner_heartbeat(request, payload: HeartbeatIn):
+    try:
+        fleet.heartbeat(user=request.auth, **payload.dict())
+    except fleet.RunnerTaken as exc:
+        raise HttpError(409, str(exc)) from None
+    if payload.stopping:
+        runs.release_claims(runner_id=payload.runner_id, user=request.auth)
+    (row,) = [r for r in fleet.listing() if r["runner_id"] == payload.runner_id]
+    return {"runner": row, "interval_seconds": settings.THUMBNAIL_HEARTBEAT_SECONDS}
+
+
+class FleetOut(Schema):
+    runners: List[RunnerOut]
+    fleet_rate_per_minute: float
+    eta_seconds: Optional[float]
+
+
+@router.get("/thumbnail-jobs/runners", response={200: FleetOut, 401: Message, 403: Message}, url_name="runner_fleet")
+def runner_fleet(request):
+    remaining = selectors.count_missing(exclude_claimed=False)
+    return {"runners": fleet.listing(), "fleet_rate_per_minute": fleet.fleet_rate(), "eta_seconds": fleet.eta_seconds(remaining)}

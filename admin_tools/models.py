@@ -261,3 +261,31 @@ class ThumbnailSelection(models.Model):
 
     def __str__(self):
         return f"Selection of {len(self.asset_ids)} assets"
+
+
+class ThumbnailRunner(models.Model):
+    """One runner of the fleet as its last heartbeat described it (admin_tools.fleet)."""
+
+    runner_id = models.CharField(_("runner"), max_length=128, primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    version = models.CharField(_("version"), max_length=64, blank=True)
+    renderer = models.CharField(_("renderer"), max_length=255, blank=True)
+    started_at = models.DateTimeField(_("started"))
+    last_seen_at = models.DateTimeField(_("last heartbeat"), db_index=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    rate_per_minute = models.FloatField(_("assets per minute"), default=0.0)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self):
+        return self.runner_id

@@ -16,6 +16,11 @@ they claim, render, report and, at the end, release everything they hold. The ru
   its last request.
 - A stored thumbnail or a recorded failure ends the lease; a release ends the named leases,
   or every lease of the runner.
+- A claim hands out work in one order, :data:`CLAIM_ORDER`: assets someone asked for
+  (``ThumbnailPriority.WANTED``: viewed without a thumbnail, an admin's "Render now"), then
+  assets that became COMPLETE recently (``RECENT``: uploads, imports), each first come first
+  served, then the backlog, oldest first. ``asset_thumb_queue_idx`` holds that order for the
+  missing-thumbnail rows, so a claim reads its first rows at any gallery size.
 """
 
 from dataclasses import dataclass
@@ -30,8 +35,13 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from icosa.models import Asset
 
+from .fleet import release_silent, seen
 from .models import ThumbnailClaim, ThumbnailRun, ThumbnailRunAsset
 from .selectors import count_missing, missing_thumbnails
+
+#: The claim's order: priority, then when the asset was queued, then id (the backlog has no
+#: queue time, so it runs oldest first). Matches asset_thumb_queue_idx column for column.
+CLAIM_ORDER = ("thumbnail_priority", "thumbnail_queued_at", "id")
 
 #: Runs older than this are forgotten (their memory only matters while they run).
 RUN_RETENTION = timedelta(days=30)
@@ -91,6 +101,7 @@ def renew_leases(runner_id: str, *, now: Optional[datetime] = None) -> int:
     if not runner_id:
         return 0
     now = now or timezone.now()
+    seen(runner_id, now=now)
     return ThumbnailClaim.objects.filter(runner_id=runner_id, expires_at__gt=now).update(
         expires_at=now + lease_length()
     )
@@ -103,9 +114,17 @@ def end_lease(asset: Asset, *, runner_id: str = "", now: Optional[datetime] = No
 
 
 def _lockable(candidates: QuerySet) -> QuerySet:
-    rows = Asset.objects.filter(pk__in=candidates.values("pk")).order_by("id")
+    """The candidates in :data:`CLAIM_ORDER`, locked as they are read where the database can.
+
+    The candidate query itself is locked (its WHERE repeats the partial index's condition, so
+    the index serves order and filter); only a DISTINCT one (a format filter), which cannot
+    be locked, is wrapped as ``pk IN (...)``.
+    """
+    rows = candidates.order_by(*CLAIM_ORDER)
+    if rows.query.distinct:
+        rows = Asset.objects.filter(pk__in=candidates.values("pk")).order_by(*CLAIM_ORDER)
     if connection.features.has_select_for_update_skip_locked:
-        rows = rows.select_for_update(skip_locked=True)
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
     return rows
 
 
@@ -122,6 +141,10 @@ def claim(*, user, runner_id: str, count: int, run_id: Optional[str] = None, **f
     """:func:`claim_assets`, with the lease length and what is left for the run."""
     with transaction.atomic():
         now = timezone.now()
+        # Runners whose heartbeat stopped give their leases back now, not at expiry (this
+        # one is evidently alive, whatever its last heartbeat said).
+        seen(runner_id, now=now, claiming=True)
+        release_silent(now=now)
         run = start_run(run_id, user=user, now=now) if run_id else None
         selector_filters = run_filters(run, filters)
         ids = []
@@ -172,6 +195,7 @@ def release_claims(*, runner_id: str, user, asset_ids: Optional[Iterable[int]] =
 
 
 __all__ = [
+    "CLAIM_ORDER",
     "Claimed",
     "claim",
     "claim_assets",

@@ -218,6 +218,15 @@ THUMBNAIL_COUNT_CACHE_SECONDS = env_int("THUMBNAIL_COUNT_CACHE_SECONDS", 5)
 THUMBNAIL_RENDER_SIZE = (env_int("THUMBNAIL_RENDER_WIDTH", 1280), env_int("THUMBNAIL_RENDER_HEIGHT", 800))
 THUMBNAIL_RENDER_TIMEOUT_SECONDS = env_int("THUMBNAIL_RENDER_TIMEOUT_SECONDS", 60)
 THUMBNAIL_BACKGROUND = os.environ.get("THUMBNAIL_BACKGROUND", "#e8eaed")
+# "Wanted" marks (a visitor saw an asset without a thumbnail): one per asset per window, and
+# at most this many per client and minute (admin_tools.priority; kept in the "shared" cache).
+THUMBNAIL_WANTED_DEDUP_SECONDS = env_int("THUMBNAIL_WANTED_DEDUP_SECONDS", 600)
+THUMBNAIL_WANTED_PER_CLIENT_PER_MINUTE = env_int("THUMBNAIL_WANTED_PER_CLIENT_PER_MINUTE", 120)
+# The fleet (admin_tools.fleet): runners heartbeat this often; one silent for STALE seconds
+# loses its leases at the next claim, one silent for GONE seconds is listed as gone.
+THUMBNAIL_HEARTBEAT_SECONDS = env_int("THUMBNAIL_HEARTBEAT_SECONDS", 15)
+THUMBNAIL_RUNNER_STALE_SECONDS = env_int("THUMBNAIL_RUNNER_STALE_SECONDS", 60)
+THUMBNAIL_RUNNER_GONE_SECONDS = env_int("THUMBNAIL_RUNNER_GONE_SECONDS", 3600)
 # Bytes the renderer downloads for one asset (all its files together), counted while streaming.
 THUMBNAIL_MAX_ASSET_BYTES = env_int("THUMBNAIL_MAX_ASSET_BYTES", 512 * 1024 * 1024)
 # Thumbnail quality (issue 13): a capture below these is stored but flagged for review.

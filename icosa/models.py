@@ -7,6 +7,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .formats import choices as format_choices
@@ -78,6 +79,14 @@ THUMBNAIL_PERMISSION_CODENAME = "change_asset_thumbnail"
 THUMBNAIL_PERMISSION = f"icosa.{THUMBNAIL_PERMISSION_CODENAME}"
 
 
+class ThumbnailPriority(models.IntegerChoices):
+    """Which missing thumbnails a claim hands out first (admin_tools.runs.CLAIM_ORDER)."""
+
+    WANTED = 1, _("wanted (viewed without a thumbnail, or rendered now)")
+    RECENT = 2, _("recently completed (new upload or import)")
+    BACKLOG = 3, _("backlog")
+
+
 class Asset(models.Model):
     class Visibility(models.TextChoices):
         PUBLIC = "PUBLIC", _("Public")
@@ -135,6 +144,18 @@ class Asset(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    thumbnail_priority = models.PositiveSmallIntegerField(
+        _("thumbnail priority"),
+        choices=ThumbnailPriority.choices,
+        default=ThumbnailPriority.BACKLOG,
+        db_default=ThumbnailPriority.BACKLOG,
+    )
+    thumbnail_queued_at = models.DateTimeField(
+        _("thumbnail queued at"),
+        null=True,
+        blank=True,
+        help_text=_("When the asset was wanted or became complete; orders a priority's queue."),
+    )
     presentation_params = models.JSONField(
         _("presentation parameters"),
         default=dict,
@@ -154,10 +175,39 @@ class Asset(models.Model):
                 condition=Q(thumbnail="", state="COMPLETE"),
                 name="asset_missing_thumb_idx",
             ),
+            # Backs the claim's priority order (admin_tools.runs.CLAIM_ORDER) over the same rows.
+            models.Index(
+                fields=["is_viewer_compatible", "thumbnail_priority", "thumbnail_queued_at", "id"],
+                condition=Q(thumbnail="", state="COMPLETE"),
+                name="asset_thumb_queue_idx",
+            ),
         ]
 
     def __str__(self):
         return self.name or self.url
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        asset = super().from_db(db, field_names, values)
+        asset._loaded_state = asset.__dict__.get("state")
+        return asset
+
+    def save(self, *args, **kwargs):
+        """An asset that becomes COMPLETE without a thumbnail is queued at RECENT priority
+        (every writer: uploads, import_assets, the admin), unless it is already WANTED."""
+        if (
+            self.state == self.State.COMPLETE
+            and getattr(self, "_loaded_state", None) != self.State.COMPLETE
+            and not self.thumbnail
+            and self.thumbnail_priority != ThumbnailPriority.WANTED
+        ):
+            self.thumbnail_priority = ThumbnailPriority.RECENT
+            self.thumbnail_queued_at = timezone.now()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = set(update_fields) | {"thumbnail_priority", "thumbnail_queued_at"}
+        super().save(*args, **kwargs)
+        self._loaded_state = self.state
 
     def get_absolute_url(self):
         return reverse("icosa:asset", args=[self.url])

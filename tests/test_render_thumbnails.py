@@ -297,10 +297,12 @@ def test_expired_lease_of_killed_runner_is_taken_over(
     assert not ThumbnailClaim.objects.exists()
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_releases_claims_and_a_rerun_continues(
-    live_server, staff_user, demo_assets
+    live_server, staff_user, demo_assets, stop
 ):
-    """SIGINT: the in-flight asset is aborted, leases released, summary printed; rerun finishes."""
+    """SIGINT (Ctrl-C) or SIGTERM (a stopped service): the in-flight asset is aborted, leases
+    released, summary printed; rerun finishes."""
     token = staff_user.generate_jwt_token()
     runner = start_runner(
         live_server.url, token, "--runner-id", "interrupted", "--batch-size", "8"
@@ -310,7 +312,7 @@ def test_ctrl_c_releases_claims_and_a_rerun_continues(
             lambda: ThumbnailVersion.objects.exists() or runner.poll() is not None,
             what="the first thumbnail",
         )
-        runner.send_signal(signal.SIGINT)
+        runner.send_signal(stop)
         out, _ = runner.communicate(timeout=RUNNER_TIMEOUT)
     finally:
         if runner.poll() is None:
@@ -320,6 +322,10 @@ def test_ctrl_c_releases_claims_and_a_rerun_continues(
     assert "Interrupted" in out and "Released" in out
     assert re.search(r"\d+ thumbnails? done, \d+ failed, \d+ skipped\.", out)
     assert not ThumbnailClaim.objects.exists()
+    from admin_tools import fleet
+    from admin_tools.models import ThumbnailRunner
+
+    assert fleet.state(ThumbnailRunner.objects.get(pk="interrupted")) == fleet.GONE  # its goodbye beat
     left = Asset.objects.filter(thumbnail="").count()
     assert 0 < left < len(demo_assets)
 

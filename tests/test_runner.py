@@ -245,3 +245,18 @@ def test_a_forced_run_regenerates_each_asset_once(staff_user):
     _, summary = run(staff_user, filters={"force": True})
     assert summary.done == 2
     assert ThumbnailVersion.objects.count() == 4
+
+
+def test_workers_heartbeat_into_the_fleet_and_say_goodbye_at_the_end(staff_user):
+    from admin_tools import fleet
+    from admin_tools.models import ThumbnailRunner
+
+    make_assets("a", "b", "bad")
+    run(staff_user, {"bad": "bad"}, workers=2)
+    rows = {row["runner_id"]: row for row in fleet.listing()}
+    assert set(rows) == {"fake/1", "fake/2"}
+    assert sum(row["done"] for row in rows.values()) == 2
+    assert sum(row["failed"] for row in rows.values()) == 1
+    assert {row["state"] for row in rows.values()} == {"gone"}  # the stopping beat
+    assert {row["user"] for row in rows.values()} == {staff_user.username}
+    assert all(r.host and r.version for r in ThumbnailRunner.objects.all())

@@ -84,7 +84,21 @@ def test_json_has_every_count(backlog):
         "failed": 1,
         "in_progress": 1,
         "percent": 40.0,
+        "runners": [],
+        "fleet_rate_per_minute": 0.0,
+        "eta_seconds": None,
     }
+
+
+def test_the_fleet_and_the_eta_at_its_rate(backlog, staff_user):
+    from admin_tools import fleet
+
+    fleet.heartbeat(runner_id="box-1", user=staff_user, host="box", version="2", renderer="SwiftShader",
+                    done=3, failed=1, rate_per_minute=0.5)  # fmt: skip
+    out = status()
+    assert "Runners: 1 (1 alive)" in out
+    assert "box-1  alive" in out and "done 3, failed 1, 0.5/min" in out
+    assert "ETA: 0h 10m for 5 at 0.5 assets/min" in out
 
 
 def test_an_empty_gallery_is_complete():

@@ -100,6 +100,13 @@ class ThumbnailApi:
         answer = self.request("POST", f"{ADMIN_PREFIX}/thumbnail-jobs/release", body=body)
         return answer.get("released", 0)
 
+    def heartbeat(self, *, stopping=False, **state):
+        """Tell the fleet this runner lives (``host``, ``version``, ``renderer``, ``done``,
+        ``failed``, ``rate_per_minute``); ``stopping`` says goodbye. One try, no retries: the
+        next beat is the retry."""
+        body = {"runner_id": self.runner_id, "stopping": stopping, **state}
+        return self.request("POST", f"{ADMIN_PREFIX}/thumbnail-jobs/heartbeat", body=body, retry=False)
+
     def report_failure(self, asset_id, *, reason, detail=""):
         """Record why an asset could not be rendered (ends its lease)."""
         return self.request(

@@ -19,7 +19,9 @@ another runner) continues where it stopped.
 import asyncio
 import logging
 import signal
+import socket
 import time
+from importlib.metadata import PackageNotFoundError, version as package_version
 from collections import deque
 
 from .browser import (
@@ -32,10 +34,17 @@ from .browser import (
 )
 from .client import ApiError, AuthError, ThumbnailApi
 from .options import RunOptions
-from .summary import FAILED, SKIPPED, AssetResult, RunSummary
+from .summary import DONE, FAILED, SKIPPED, AssetResult, RunSummary
 from .urlpolicy import UrlPolicy
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between heartbeats until the server names its own interval.
+HEARTBEAT_SECONDS = 15
+try:
+    RUNNER_VERSION = package_version("icosa-thumbnails")
+except PackageNotFoundError:
+    RUNNER_VERSION = "dev"
 
 
 class RunnerUnavailable(Exception):
@@ -188,12 +197,45 @@ class Runner:
         workers = [
             asyncio.create_task(self._drive(page), name=f"page-{page.index}") for page in self.pages
         ]
+        beats = asyncio.create_task(self._heartbeats(), name="heartbeats")
         try:
             await asyncio.gather(*workers)
         finally:
-            for task in workers:
+            for task in (*workers, beats):
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*workers, beats, return_exceptions=True)
+
+    # -- the fleet ----------------------------------------------------------------------------
+
+    def _beat_state(self, index):
+        """What one worker tells the fleet: who it is and how it is doing."""
+        mine = [r for r in self.summary.results if r.worker == index]
+        recent = [r for r in mine if r.at >= (mine[-1].at - 60.0 if mine else 0)]
+        span = (mine[-1].at - recent[0].at) if len(recent) > 1 else 0.0
+        return {
+            "host": socket.gethostname()[:255],
+            "version": RUNNER_VERSION,
+            "renderer": (self.summary.renderer or "")[:255],
+            "done": sum(r.status == DONE for r in mine),
+            "failed": sum(r.status == FAILED for r in mine),
+            "rate_per_minute": round(60.0 * (len(recent) - 1) / span, 2) if span > 0 else 0.0,
+        }
+
+    async def _beat(self, *, stopping=False):
+        """One heartbeat per worker (each claims under its own runner id); the interval the
+        server asks for. A failed beat only warns: the next one is the retry."""
+        interval = HEARTBEAT_SECONDS
+        for index, api in self._apis.items():
+            try:
+                answer = await asyncio.to_thread(api.heartbeat, stopping=stopping, **self._beat_state(index))
+                interval = int(answer.get("interval_seconds") or interval)
+            except ApiError as error:
+                logger.warning("heartbeat of %s failed: %s", api.runner_id, error)
+        return max(1, interval)
+
+    async def _heartbeats(self):
+        while True:
+            await asyncio.sleep(await self._beat())
 
     # -- claiming -----------------------------------------------------------------------------
 
@@ -470,6 +512,7 @@ class Runner:
         if self.pages:
             await asyncio.gather(*(page.abort() for page in self.pages), return_exceptions=True)
             released = sum(await asyncio.gather(*(self._release(page) for page in self.pages)))
+            await self._beat(stopping=True)
             if released:
                 self.listener.announce(f"Released {released} claimed asset(s).")
             memory = await asyncio.gather(*(page.memory() for page in self.pages))

@@ -226,6 +226,25 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 		},
 
 		/**
+		 * Tell the fleet this runner lives (admin_tools/fleet.py); `stopping` says goodbye.
+		 *
+		 * @param {{runnerId: string, renderer?: string, done?: number, failed?: number, ratePerMinute?: number, stopping?: boolean, keepalive?: boolean}} params
+		 * @return {Promise<{runner: Object, interval_seconds: number}>}
+		 */
+		heartbeat( { runnerId, renderer = '', done = 0, failed = 0, ratePerMinute = 0, stopping = false, keepalive = false } ) {
+
+			return request( 'POST', '/admin/thumbnail-jobs/heartbeat', {
+				keepalive,
+				retry: false,
+				body: {
+					runner_id: runnerId, host: 'browser', version: 'page', renderer: String( renderer ).slice( 0, 255 ),
+					done, failed, rate_per_minute: ratePerMinute, stopping,
+				},
+			} );
+
+		},
+
+		/**
 		 * Read-only listing of assets without a thumbnail.
 		 *
 		 * @param {{limit?: number, offset?: number, filters?: Object}} [params] - `filters` as for claim().

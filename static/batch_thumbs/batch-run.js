@@ -31,6 +31,8 @@ const RunState = Object.freeze( {
 	ERROR: 'error',
 } );
 
+// Until the server names its interval (THUMBNAIL_HEARTBEAT_SECONDS).
+const HEARTBEAT_MS = 15000;
 const SKIP_MESSAGE = 'Skipped by the admin';
 const STOP_MESSAGE = 'Stopped by the admin';
 
@@ -87,6 +89,8 @@ class BatchRun extends EventTarget {
 			activeMs: 0,
 			lastMs: 0,
 		};
+		this._lastBeat = 0;
+		this._beatMs = HEARTBEAT_MS;
 		this._resumeWaiters = [];
 		this._activeSince = null;
 		this._stopRequested = false;
@@ -244,6 +248,7 @@ class BatchRun extends EventTarget {
 				if ( this.queue.length === 0 ) {
 
 					if ( this.exhausted ) break;
+					await this._heartbeat();
 					const claimed = await this._claim();
 					if ( ! claimed ) break;
 					continue;
@@ -251,6 +256,7 @@ class BatchRun extends EventTarget {
 				}
 
 				await this._process( this.queue.shift() );
+				await this._heartbeat();
 
 			}
 
@@ -280,7 +286,39 @@ class BatchRun extends EventTarget {
 
 		} finally {
 
+			await this._heartbeat( { stopping: true } );
 			this._emitStats();
+
+		}
+
+	}
+
+	/**
+	 * One heartbeat to the fleet, at most every interval the server names (a failed beat is
+	 * only logged: the next one is the retry). An API without heartbeats (a test double) is
+	 * left alone.
+	 */
+	async _heartbeat( { stopping = false } = {} ) {
+
+		if ( typeof this.api.heartbeat !== 'function' ) return;
+		if ( ! stopping && Date.now() - this._lastBeat < this._beatMs ) return;
+		this._lastBeat = Date.now();
+		const snap = this.snapshot();
+		try {
+
+			const answer = await this.api.heartbeat( {
+				runnerId: this.runnerId,
+				renderer: ( this.renderer && this.renderer.rendererString ) || '',
+				done: snap.completed,
+				failed: snap.failed,
+				ratePerMinute: snap.perMinute || 0,
+				stopping,
+			} );
+			if ( answer && answer.interval_seconds > 0 ) this._beatMs = answer.interval_seconds * 1000;
+
+		} catch ( error ) {
+
+			this.log( 'warning', `Heartbeat failed: ${error.message}` );
 
 		}
 

@@ -252,3 +252,24 @@ test( 'each run has its own id unless one is given', () => {
 	assert.ok( a.runId.startsWith( 'admin-1.' ) );
 
 } );
+
+test( 'heartbeats the fleet: one before the first claim, then at the server\'s interval, and a goodbye at the end', async () => {
+
+	const api = fakeApi( [ '1', '2', '3' ] );
+	const beats = [];
+	api.heartbeat = async ( params ) => {
+
+		beats.push( params );
+		return { interval_seconds: 3600 };
+
+	};
+	const run = makeRun( api, fakePipeline( { 2: { status: 'failed', reason: 'load_error' } } ) );
+	await run.start();
+
+	assert.equal( beats.length, 2, 'the first beat, then nothing within the interval, then the goodbye' );
+	assert.deepEqual( [ beats[ 0 ].stopping, beats[ 0 ].done, beats[ 0 ].runnerId ], [ false, 0, 'admin-1-abc' ] );
+	assert.equal( beats[ 1 ].stopping, true );
+	assert.equal( beats[ 1 ].done, 2 );
+	assert.equal( beats[ 1 ].failed, 1 );
+
+} );

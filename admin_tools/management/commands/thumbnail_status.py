@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from admin_tools import selectors
+from admin_tools import fleet, selectors
 from admin_tools.pageconfig import api_base
 from admin_tools.runner import ApiError, AuthError, ThumbnailApi
 from admin_tools.runner.client import read_token
@@ -41,8 +41,12 @@ class Command(BaseCommand):
         progress = (
             self._remote(server, token_file) if server else selectors.thumbnail_progress()
         )
+        if not server:
+            progress["runners"] = fleet.listing(include_gone=False)
+            progress["fleet_rate_per_minute"] = fleet.fleet_rate()
+            progress["eta_seconds"] = fleet.eta_seconds(progress["renderable_remaining"])
         if as_json:
-            self.stdout.write(json.dumps(progress, indent=2, sort_keys=True))
+            self.stdout.write(json.dumps(progress, indent=2, sort_keys=True, default=str))
             return
         total = progress["total"]
         width = len(f"{total:,}")
@@ -68,8 +72,29 @@ class Command(BaseCommand):
         label = max(len(name) for name, _ in rows) + 1
         for name, value in rows:
             self.stdout.write(f"{name + ':':<{label}} {value}")
+        if "runners" in progress:
+            self._fleet(progress)
         if progress["remaining"] == 0:
             self.stdout.write(self.style.SUCCESS("Every asset has a thumbnail."))
+
+    def _fleet(self, progress):
+        """The runners that are alive or stale, and the backlog's ETA at the fleet's rate."""
+        runners = progress["runners"]
+        self.stdout.write(f"Runners: {len(runners)} ({sum(r['state'] == fleet.ALIVE for r in runners)} alive)")
+        for row in runners:
+            self.stdout.write(
+                f"  {row['runner_id']}  {row['state']}  {row['user']}@{row['host']}  v{row['version']}  "
+                f"done {row['done']}, failed {row['failed']}, {row['rate_per_minute']:.1f}/min  {row['renderer']}"
+            )
+        eta = progress["eta_seconds"]
+        if eta is None:
+            self.stdout.write("ETA: no runner is rendering")
+        else:
+            hours, rest = divmod(int(eta), 3600)
+            self.stdout.write(
+                f"ETA: {hours}h {rest // 60:02d}m for {progress['renderable_remaining']:,} at "
+                f"{progress['fleet_rate_per_minute']:.1f} assets/min"
+            )
 
     def _remote(self, server, token_file):
         try:
