@@ -1,4 +1,5 @@
 """Admin integration: the generator page, its token endpoint, actions and thumbnail history."""
+
 import uuid
 
 from django.conf import settings
@@ -15,17 +16,16 @@ from icosa.models import THUMBNAIL_PERMISSION, Asset
 
 from . import fleet, priority, services
 from .importmap import three_import_map
-from .pageconfig import page_config
 from .models import ThumbnailFailure, ThumbnailRunner, ThumbnailSelection, ThumbnailVersion
+from .pageconfig import page_config
+
 
 class ThumbnailVersionInline(admin.TabularInline):
     model = ThumbnailVersion
     fk_name = "asset"
     extra = 0
     can_delete = False
-    fields = (
-        "preview", "is_current", "created_at", "created_by", "runner_id", "renderer", "size", "quality", "revert"
-    )
+    fields = ("preview", "is_current", "created_at", "created_by", "runner_id", "renderer", "size", "quality", "revert")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     verbose_name_plural = "Thumbnail versions"
@@ -60,9 +60,7 @@ class ThumbnailVersionInline(admin.TabularInline):
         )
         if not obj.quality_flags:
             return numbers or "—"
-        return format_html(
-            '<strong class="needs-review">{}</strong><br>{}', ", ".join(obj.quality_flags), numbers
-        )
+        return format_html('<strong class="needs-review">{}</strong><br>{}', ", ".join(obj.quality_flags), numbers)
 
     @admin.display(description="")
     def revert(self, obj):
@@ -182,8 +180,14 @@ class AssetAdmin(BaseAssetAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         queued = priority.render_now(ids)
         skipped = len(ids) - queued
-        note = f" {skipped} skipped (a thumbnail already, not complete, or queued already; use Regenerate to redo one)." if skipped else ""
-        self.message_user(request, f"Queued {queued} asset{'s' if queued != 1 else ''} first for the runners.{note}", messages.SUCCESS)
+        note = (
+            f" {skipped} skipped (a thumbnail already, not complete, or queued already; use Regenerate to redo one)."
+            if skipped
+            else ""
+        )
+        self.message_user(
+            request, f"Queued {queued} asset{'s' if queued != 1 else ''} first for the runners.{note}", messages.SUCCESS
+        )
 
 
 admin.site.unregister(Asset)

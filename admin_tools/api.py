@@ -1,7 +1,7 @@
 """Thumbnail work API: list what is missing, claim work, upload results, report failures."""
+
 import json
 from datetime import datetime
-from typing import List, Optional
 from uuid import UUID
 
 from django.conf import settings
@@ -17,8 +17,8 @@ from . import fleet, runs, selectors, services
 from .filters import WorkFilters, parse_asset_id, parse_asset_ids
 from .images import ImageRejected, ImageTooLarge, ImageTypeUnsupported
 from .models import ThumbnailSelection
-from .quality import parse_quality
 from .pageconfig import MAX_BATCH
+from .quality import parse_quality
 from .reasons import FAILURE_REASONS
 
 router = Router(tags=["thumbnails"], auth=StaffJWTAuth())
@@ -42,9 +42,9 @@ class ResourceOut(BaseModel):
 
 class FormatOut(BaseModel):
     format_type: str
-    root_url: Optional[str]
+    root_url: str | None
     is_preferred: bool
-    resources: List[ResourceOut]
+    resources: list[ResourceOut]
 
 
 class FailureOut(BaseModel):
@@ -62,10 +62,10 @@ class AssetOut(BaseModel):
     owner_displayname: str
     presentation_params: dict
     has_thumbnail: bool
-    failure: Optional[FailureOut]
+    failure: FailureOut | None
     admin_url: str
     page_url: str
-    formats: List[FormatOut]
+    formats: list[FormatOut]
 
 
 def _parse_ids(values, name="asset_ids"):
@@ -78,7 +78,7 @@ def _parse_ids(values, name="asset_ids"):
 class MissingFilters(WorkFilters):
     limit: int = Field(50, ge=1, le=MAX_BATCH, description="Page size, 1 to 100.")
     offset: int = Field(0, ge=0)
-    after: Optional[str] = Field(
+    after: str | None = Field(
         None,
         description="Only ids above this one (pass the last id of the previous page): "
         "constant-time paging, where a deep offset walks every row before it.",
@@ -86,7 +86,7 @@ class MissingFilters(WorkFilters):
 
 
 class MissingOut(Schema):
-    assets: List[AssetOut]
+    assets: list[AssetOut]
     total_count: int
     has_more: bool
 
@@ -141,11 +141,11 @@ class DerivativeOut(BaseModel):
 
 
 class QualityOut(Schema):
-    coverage: Optional[float]
-    margin: Optional[float]
-    luminance: Optional[float]
-    contrast: Optional[float]
-    flags: List[str]
+    coverage: float | None
+    margin: float | None
+    luminance: float | None
+    contrast: float | None
+    flags: list[str]
     needs_review: bool
 
 
@@ -170,7 +170,7 @@ class ThumbnailOut(Schema):
     bytes: int
     version_id: str
     quality: QualityOut
-    derivatives: List[DerivativeOut] = Field(
+    derivatives: list[DerivativeOut] = Field(
         ...,
         description="Stored files only: the other sizes and formats are made after the answer "
         "(GET /admin/assets/{id}/thumbnails lists them once stored).",
@@ -186,8 +186,17 @@ def _asset_id(asset_id: str) -> int:
 
 @router.post(
     "/assets/{asset_id}/thumbnail",
-    response={200: ThumbnailOut, 401: Message, 403: Message, 404: Message, 409: Message,
-              413: Message, 415: Message, 422: Message, 503: Message},
+    response={
+        200: ThumbnailOut,
+        401: Message,
+        403: Message,
+        404: Message,
+        409: Message,
+        413: Message,
+        415: Message,
+        422: Message,
+        503: Message,
+    },
     url_name="upload_thumbnail",
 )
 def upload_thumbnail(request, asset_id: str, payload: ThumbnailIn):
@@ -224,9 +233,9 @@ def upload_thumbnail(request, asset_id: str, payload: ThumbnailIn):
 
 class ThumbnailsOut(Schema):
     asset_id: str
-    version_id: Optional[str] = Field(..., description="The current version; null without a thumbnail.")
-    quality: Optional[QualityOut]
-    derivatives: List[DerivativeOut]
+    version_id: str | None = Field(..., description="The current version; null without a thumbnail.")
+    quality: QualityOut | None
+    derivatives: list[DerivativeOut]
 
 
 @router.get(
@@ -300,7 +309,7 @@ def report_thumbnail_failure(request, asset_id: str, payload: FailureIn):
 
 class ClaimIn(WorkFilters):
     runner_id: str = Field(..., min_length=1, max_length=128)
-    run_id: Optional[str] = Field(
+    run_id: str | None = Field(
         None,
         min_length=1,
         max_length=128,
@@ -308,11 +317,11 @@ class ClaimIn(WorkFilters):
         "and a forced run only thumbnails made before it started (admin_tools/runs.py).",
     )
     count: int = Field(10, ge=1, le=MAX_BATCH)
-    selection: Optional[UUID] = None
+    selection: UUID | None = None
 
 
 class ClaimOut(Schema):
-    assets: List[AssetOut]
+    assets: list[AssetOut]
     lease_seconds: int
     remaining: int
 
@@ -355,7 +364,7 @@ def _in_claim_order(asset_ids: list) -> list:
 
 class ReleaseIn(Schema):
     runner_id: str = Field(..., min_length=1, max_length=128)
-    asset_ids: Optional[List[str]] = Field(
+    asset_ids: list[str] | None = Field(
         None, description="Leases to end; leave out to end every lease the runner holds."
     )
 
@@ -476,12 +485,16 @@ def runner_heartbeat(request, payload: HeartbeatIn):
 
 
 class FleetOut(Schema):
-    runners: List[RunnerOut]
+    runners: list[RunnerOut]
     fleet_rate_per_minute: float
-    eta_seconds: Optional[float]
+    eta_seconds: float | None
 
 
 @router.get("/thumbnail-jobs/runners", response={200: FleetOut, 401: Message, 403: Message}, url_name="runner_fleet")
 def runner_fleet(request):
     remaining = selectors.count_missing(exclude_claimed=False)
-    return {"runners": fleet.listing(), "fleet_rate_per_minute": fleet.fleet_rate(), "eta_seconds": fleet.eta_seconds(remaining)}
+    return {
+        "runners": fleet.listing(),
+        "fleet_rate_per_minute": fleet.fleet_rate(),
+        "eta_seconds": fleet.eta_seconds(remaining),
+    }

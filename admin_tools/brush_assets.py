@@ -5,6 +5,7 @@ A gallery hosts the brush folder (``<Name>-<guid>/<Name>-<guid>-v10.0-vertex.gls
 itself (``BRUSH_ASSETS_DIR``). Only shader sources and images are served, with a fixed content
 type and ``nosniff``; no listing, nothing outside the folder.
 """
+
 from pathlib import Path
 
 from django.conf import settings
@@ -46,5 +47,3 @@ def serve_brush_asset(request, path):
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "public, max-age=86400"
     return response
-
-

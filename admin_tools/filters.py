@@ -6,7 +6,7 @@ they are to either endpoint.
 """
 
 import re
-from typing import Iterable, List, Optional
+from collections.abc import Iterable
 
 from django.utils.dateparse import parse_date, parse_datetime
 from ninja import Field, Schema
@@ -19,7 +19,7 @@ _MAX_ID = 2**63 - 1
 MAX_IDS = 10000
 
 
-def parse_asset_id(text) -> Optional[int]:
+def parse_asset_id(text) -> int | None:
     """An asset id from text, or None: ASCII digits within a signed 64-bit integer
     (str.isdigit also accepts characters such as '²' that int() refuses)."""
     text = str(text).strip()
@@ -28,7 +28,7 @@ def parse_asset_id(text) -> Optional[int]:
     return int(text)
 
 
-def parse_asset_ids(values: Iterable) -> List[int]:
+def parse_asset_ids(values: Iterable) -> list[int]:
     """Ids from comma-separated and/or repeated values; ValueError names the first bad one."""
     ids = []
     for value in values or []:
@@ -45,7 +45,7 @@ def parse_asset_ids(values: Iterable) -> List[int]:
     return ids
 
 
-def check_iso(value: Optional[str]) -> Optional[str]:
+def check_iso(value: str | None) -> str | None:
     if value is not None and parse_datetime(value) is None and parse_date(value) is None:
         raise ValueError(f"'{value}' is not an ISO date or datetime")
     return value
@@ -57,15 +57,13 @@ class WorkFilters(Schema):
     viewer_compatible_only: bool = True
     include_failed: bool = False
     force: bool = Field(False, description="Include assets that already have a thumbnail.")
-    asset_ids: Optional[List[str]] = Field(
-        None, description="Restrict to these ids (comma-separated or repeated)."
-    )
-    owner: Optional[str] = Field(None, description="Username or email of the owner.")
-    format_type: Optional[str] = None
-    created_after: Optional[str] = None
-    created_before: Optional[str] = None
-    generated_before: Optional[str] = None
-    renderer_not: Optional[str] = None
+    asset_ids: list[str] | None = Field(None, description="Restrict to these ids (comma-separated or repeated).")
+    owner: str | None = Field(None, description="Username or email of the owner.")
+    format_type: str | None = None
+    created_after: str | None = None
+    created_before: str | None = None
+    generated_before: str | None = None
+    renderer_not: str | None = None
 
     @field_validator("created_after", "created_before", "generated_before")
     @classmethod

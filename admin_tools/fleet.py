@@ -10,7 +10,6 @@ heartbeat keep the plain lease expiry.
 """
 
 from datetime import timedelta
-from typing import Optional
 
 from django.conf import settings
 from django.db.models import Sum
@@ -123,13 +122,22 @@ def fleet_rate(*, now=None) -> float:
     return float(alive.aggregate(total=Sum("rate_per_minute"))["total"] or 0.0)
 
 
-def eta_seconds(remaining: int, *, now=None) -> Optional[float]:
+def eta_seconds(remaining: int, *, now=None) -> float | None:
     """How long the fleet needs for ``remaining`` assets at its current rate (None: no rate)."""
     rate = fleet_rate(now=now)
     return None if rate <= 0 else remaining / rate * 60.0
 
 
 __all__ = [
-    "ALIVE", "GONE", "STALE", "RunnerTaken", "eta_seconds", "fleet_rate", "heartbeat", "listing", "release_silent", "seen",
+    "ALIVE",
+    "GONE",
+    "STALE",
+    "RunnerTaken",
+    "eta_seconds",
+    "fleet_rate",
+    "heartbeat",
+    "listing",
+    "release_silent",
+    "seen",
     "state",
-]  # fmt: skip
+]

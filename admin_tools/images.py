@@ -5,13 +5,13 @@ Two steps: ``make_derivatives`` checks an upload and builds what the upload's an
 formats galleries use (card widths as JPEG and WebP, the preview as WebP, transparent ones
 for a PNG with alpha) from the same decoded pixels, after the upload has been answered.
 """
+
 import binascii
 import hashlib
 import io
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Optional
 
 import magic
 from django.conf import settings
@@ -58,9 +58,9 @@ class Derivatives:
     source_mime: str
     # Decoded pixels kept for extra_derivatives: upright RGB, its preview-sized copy, and the
     # RGBA original when the upload had real transparency (else None).
-    pixels: Optional[Image.Image] = field(default=None, repr=False, compare=False)
-    preview_pixels: Optional[Image.Image] = field(default=None, repr=False, compare=False)
-    alpha_pixels: Optional[Image.Image] = field(default=None, repr=False, compare=False)
+    pixels: Image.Image | None = field(default=None, repr=False, compare=False)
+    preview_pixels: Image.Image | None = field(default=None, repr=False, compare=False)
+    alpha_pixels: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,14 +90,12 @@ def decode_base64_image(data):
     text = data.strip()
     match = _DATA_URL.match(text)
     if match:
-        text = text[match.end():]
+        text = text[match.end() :]
     elif text[:5].lower() == "data:":
         raise ImageRejected("Malformed data URL: expected 'data:image/jpeg;base64,...'")
     max_bytes = settings.THUMBNAIL_MAX_UPLOAD_BYTES
     if len(text) * 3 // 4 > max_bytes + 3:
-        raise ImageTooLarge(
-            f"Image too large: over {max_bytes} bytes after decoding"
-        )
+        raise ImageTooLarge(f"Image too large: over {max_bytes} bytes after decoding")
     raw = text.encode("ascii", errors="replace").translate(None, _BASE64_WHITESPACE)
     try:
         # strict_mode refuses other characters and data after padding; whole quanta only.
@@ -124,9 +122,7 @@ def open_checked(content):
     """Open with Pillow, refusing wrong types, bombs and oversize dimensions."""
     mime = sniff_mime(content)
     if mime not in ALLOWED_MIME_TYPES:
-        raise ImageTypeUnsupported(
-            f"Unsupported image type: {mime} (expected image/jpeg or image/png)"
-        )
+        raise ImageTypeUnsupported(f"Unsupported image type: {mime} (expected image/jpeg or image/png)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -231,11 +227,15 @@ def extra_derivatives(derivatives: Derivatives) -> list:
         extras.append(ExtraDerivative("thumbnail", "WEBP", _encode(webp, "WEBP"), *size, has_alpha=alpha is not None))
     preview = derivatives.preview_pixels
     if alpha is not None:
-        preview = alpha if alpha.size == preview.size else alpha.resize(
-            preview.size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP
+        preview = (
+            alpha
+            if alpha.size == preview.size
+            else alpha.resize(preview.size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
         )
         extras.append(ExtraDerivative("preview", "PNG", _encode(preview, "PNG"), *preview.size, has_alpha=True))
-    extras.append(ExtraDerivative("preview", "WEBP", _encode(preview, "WEBP"), *preview.size, has_alpha=alpha is not None))
+    extras.append(
+        ExtraDerivative("preview", "WEBP", _encode(preview, "WEBP"), *preview.size, has_alpha=alpha is not None)
+    )
     return extras
 
 
@@ -250,9 +250,7 @@ def make_derivatives(content):
         raise ImageRejected("Image is blank (a single uniform colour); not saved as a thumbnail")
     thumb_w, thumb_h = settings.THUMBNAIL_SIZE
     if image.width < thumb_w or image.height < thumb_h:
-        raise ImageRejected(
-            f"Image is {image.width}x{image.height}; at least {thumb_w}x{thumb_h} is required"
-        )
+        raise ImageRejected(f"Image is {image.width}x{image.height}; at least {thumb_w}x{thumb_h} is required")
     max_w, max_h = settings.PREVIEW_IMAGE_MAX_SIZE
     preview = image
     if image.width > max_w or image.height > max_h:

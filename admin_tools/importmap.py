@@ -1,4 +1,5 @@
 """The import map that lets ES modules say ``import * as THREE from "three"`` (and import Spark)."""
+
 import json
 
 from django.templatetags.static import static

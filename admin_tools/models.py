@@ -1,4 +1,5 @@
 """Work records for thumbnail generation: versions, claims, failures and saved selections."""
+
 import uuid
 
 from django.conf import settings
@@ -7,7 +8,6 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from icosa.media import asset_folder
-
 
 #: The storage folder of every thumbnail file (``clean_orphan_thumbnails`` walks it).
 THUMBNAIL_ROOT = "thumbnails"
@@ -33,9 +33,7 @@ class ThumbnailVersion(models.Model):
         related_name="thumbnail_versions",
     )
     thumbnail = models.ImageField(_("thumbnail"), max_length=512, upload_to=thumbnail_upload_to)
-    preview_image = models.ImageField(
-        _("preview image"), max_length=512, upload_to=thumbnail_upload_to
-    )
+    preview_image = models.ImageField(_("preview image"), max_length=512, upload_to=thumbnail_upload_to)
     width = models.PositiveIntegerField(_("thumbnail width"))
     height = models.PositiveIntegerField(_("thumbnail height"))
     bytes = models.PositiveIntegerField(_("thumbnail bytes"))
@@ -52,9 +50,7 @@ class ThumbnailVersion(models.Model):
         related_name="+",
     )
     runner_id = models.CharField(_("runner"), max_length=128, blank=True)
-    renderer = models.CharField(
-        _("renderer"), max_length=255, blank=True, help_text=_("WebGL renderer string.")
-    )
+    renderer = models.CharField(_("renderer"), max_length=255, blank=True, help_text=_("WebGL renderer string."))
     render_settings = models.JSONField(_("render settings"), default=dict, blank=True)
     # The page's quality record (render_settings.quality, checked by admin_tools.quality).
     coverage = models.FloatField(
@@ -86,9 +82,7 @@ class ThumbnailVersion(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["asset"], condition=Q(is_current=True), name="one_current_thumbnail"
-            ),
+            models.UniqueConstraint(fields=["asset"], condition=Q(is_current=True), name="one_current_thumbnail"),
         ]
 
     def __str__(self):
@@ -190,12 +184,8 @@ class ThumbnailRun(models.Model):
 class ThumbnailRunAsset(models.Model):
     """An asset a run has claimed once; it is never offered to that run again."""
 
-    run = models.ForeignKey(
-        ThumbnailRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="assets"
-    )
-    asset = models.ForeignKey(
-        "icosa.Asset", verbose_name=_("asset"), on_delete=models.CASCADE, related_name="+"
-    )
+    run = models.ForeignKey(ThumbnailRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="assets")
+    asset = models.ForeignKey("icosa.Asset", verbose_name=_("asset"), on_delete=models.CASCADE, related_name="+")
 
     class Meta:
         constraints = [

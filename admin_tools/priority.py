@@ -12,7 +12,7 @@ page view must stay cheap and bots or reloads must not pile up work, so a mark i
 """
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import caches

@@ -5,9 +5,9 @@ flags doubtful captures; the server stores the numbers on the version and lets t
 decide ``needs_review``. Anything outside the record's shape is refused (422), so a typo in a
 flag never silently clears a review.
 """
+
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 #: The flags a capture may carry; any flag means a person should look at it.
 QUALITY_FLAGS = ("dark_subject", "low_contrast", "tiny_subject", "clipped")
@@ -17,10 +17,10 @@ QUALITY_NUMBERS = ("coverage", "margin", "luminance", "contrast")
 
 @dataclass(frozen=True)
 class Quality:
-    coverage: Optional[float] = None
-    margin: Optional[float] = None
-    luminance: Optional[float] = None
-    contrast: Optional[float] = None
+    coverage: float | None = None
+    margin: float | None = None
+    luminance: float | None = None
+    contrast: float | None = None
     flags: list = field(default_factory=list)
 
     @property
@@ -64,7 +64,5 @@ def parse_quality(value) -> Quality:
         raise ValueError("quality.flags: expected a list of strings")
     unknown = [flag for flag in flags if flag not in QUALITY_FLAGS]
     if unknown:
-        raise ValueError(
-            f"quality.flags: '{unknown[0][:64]}' is not a quality flag ({', '.join(QUALITY_FLAGS)})"
-        )
+        raise ValueError(f"quality.flags: '{unknown[0][:64]}' is not a quality flag ({', '.join(QUALITY_FLAGS)})")
     return Quality(**numbers, flags=list(dict.fromkeys(flags)))

@@ -23,9 +23,9 @@ they claim, render, report and, at the end, release everything they hold. The ru
   missing-thumbnail rows, so a claim reads its first rows at any gallery size.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Iterable, Optional
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -60,7 +60,7 @@ def lease_length() -> timedelta:
     return timedelta(seconds=settings.THUMBNAIL_CLAIM_SECONDS)
 
 
-def _moment(value) -> Optional[datetime]:
+def _moment(value) -> datetime | None:
     """An aware datetime from an ISO date or date-time (a bare date is midnight)."""
     if value is None or isinstance(value, datetime):
         moment = value
@@ -74,18 +74,16 @@ def _moment(value) -> Optional[datetime]:
     return moment
 
 
-def start_run(run_id: str, *, user=None, now: Optional[datetime] = None) -> ThumbnailRun:
+def start_run(run_id: str, *, user=None, now: datetime | None = None) -> ThumbnailRun:
     """The run named ``run_id``, created at its first claim (old runs are forgotten then)."""
     now = now or timezone.now()
-    run, created = ThumbnailRun.objects.get_or_create(
-        pk=run_id, defaults={"started_at": now, "started_by": user}
-    )
+    run, created = ThumbnailRun.objects.get_or_create(pk=run_id, defaults={"started_at": now, "started_by": user})
     if created:
         ThumbnailRun.objects.filter(started_at__lt=now - RUN_RETENTION).delete()
     return run
 
 
-def run_filters(run: Optional[ThumbnailRun], filters: dict) -> dict:
+def run_filters(run: ThumbnailRun | None, filters: dict) -> dict:
     """``missing_thumbnails`` arguments for ``run``: its own assets out, forced runs bounded."""
     if run is None:
         return dict(filters)
@@ -96,7 +94,7 @@ def run_filters(run: Optional[ThumbnailRun], filters: dict) -> dict:
     return bounded
 
 
-def renew_leases(runner_id: str, *, now: Optional[datetime] = None) -> int:
+def renew_leases(runner_id: str, *, now: datetime | None = None) -> int:
     """The runner is alive: its live leases last another full lease from now."""
     if not runner_id:
         return 0
@@ -107,7 +105,7 @@ def renew_leases(runner_id: str, *, now: Optional[datetime] = None) -> int:
     )
 
 
-def end_lease(asset: Asset, *, runner_id: str = "", now: Optional[datetime] = None) -> None:
+def end_lease(asset: Asset, *, runner_id: str = "", now: datetime | None = None) -> None:
     """An upload or a failure report settled ``asset``: its lease ends, the runner's others renew."""
     ThumbnailClaim.objects.filter(asset=asset).delete()
     renew_leases(runner_id, now=now)
@@ -128,7 +126,7 @@ def _lockable(candidates: QuerySet) -> QuerySet:
     return rows
 
 
-def claim_assets(*, user, runner_id: str, count: int, run_id: Optional[str] = None, **filters) -> list:
+def claim_assets(*, user, runner_id: str, count: int, run_id: str | None = None, **filters) -> list:
     """Lease up to ``count`` assets to ``runner_id``; nobody else gets them while it lives.
 
     PostgreSQL takes row locks with SKIP LOCKED; SQLite runs the transaction with
@@ -137,7 +135,7 @@ def claim_assets(*, user, runner_id: str, count: int, run_id: Optional[str] = No
     return claim(user=user, runner_id=runner_id, count=count, run_id=run_id, **filters).asset_ids
 
 
-def claim(*, user, runner_id: str, count: int, run_id: Optional[str] = None, **filters) -> Claimed:
+def claim(*, user, runner_id: str, count: int, run_id: str | None = None, **filters) -> Claimed:
     """:func:`claim_assets`, with the lease length and what is left for the run."""
     with transaction.atomic():
         now = timezone.now()
@@ -181,7 +179,7 @@ def claim(*, user, runner_id: str, count: int, run_id: Optional[str] = None, **f
     return Claimed(asset_ids=ids, lease_seconds=settings.THUMBNAIL_CLAIM_SECONDS, remaining=remaining)
 
 
-def release_claims(*, runner_id: str, user, asset_ids: Optional[Iterable[int]] = None) -> int:
+def release_claims(*, runner_id: str, user, asset_ids: Iterable[int] | None = None) -> int:
     """Give leases back to the pool (Stop, Ctrl-C, page unload, a skipped asset): only the
     leases this user's runner holds.
 

@@ -1,20 +1,21 @@
 """Read-side queries for thumbnail work."""
+
 import hashlib
-from typing import Iterable, Optional
+from collections.abc import Iterable
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
 from django.core.files.storage import DefaultStorage, FileSystemStorage, storages
+from django.db import connections
 from django.db.models import Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import filepath_to_uri
 
-from icosa.formats import rank
 from icosa import media
+from icosa.formats import rank
 from icosa.models import Asset, Format, Resource, bare_filename
 
 from .models import (
@@ -105,7 +106,9 @@ def selection_ids(selection):
     table = connection.ops.quote_name(ThumbnailSelection._meta.db_table)
     key = ThumbnailSelection._meta.pk.get_db_prep_value(selection.pk, connection)
     if connection.vendor == "postgresql":
-        sql = f"SELECT (j.value)::bigint FROM {table} s, jsonb_array_elements_text(s.asset_ids) j(value) WHERE s.id = %s"
+        sql = (
+            f"SELECT (j.value)::bigint FROM {table} s, jsonb_array_elements_text(s.asset_ids) j(value) WHERE s.id = %s"
+        )
     else:
         sql = f"SELECT CAST(j.value AS INTEGER) FROM {table} s, json_each(s.asset_ids) j WHERE s.id = %s"
     return RawSQL(sql, [key])
@@ -115,16 +118,16 @@ def _missing(
     *,
     viewer_compatible_only: bool = True,
     include_failed: bool = False,
-    asset_ids: Optional[Iterable[int]] = None,
+    asset_ids: Iterable[int] | None = None,
     force: bool = False,
     exclude_claimed: bool = False,
-    exclude_run: Optional[str] = None,
-    owner: Optional[str] = None,
-    format_type: Optional[str] = None,
+    exclude_run: str | None = None,
+    owner: str | None = None,
+    format_type: str | None = None,
     created_after=None,
     created_before=None,
     generated_before=None,
-    renderer_not: Optional[str] = None,
+    renderer_not: str | None = None,
 ) -> tuple:
     """(the listing, the querysets whose counts' difference is its size)."""
     # The literals match asset_missing_thumb_idx's condition (see _Literal).
@@ -154,17 +157,13 @@ def _missing(
     if created_before:
         qs = qs.filter(create_time__lt=created_before)
     if generated_before:
-        qs = qs.filter(
-            Q(thumbnail_generated_at__lt=generated_before) | Q(thumbnail_generated_at__isnull=True)
-        )
+        qs = qs.filter(Q(thumbnail_generated_at__lt=generated_before) | Q(thumbnail_generated_at__isnull=True))
     if renderer_not:
         qs = qs.exclude(thumbnail_versions__is_current=True, thumbnail_versions__renderer=renderer_not)
     qs = qs.order_by("id")
     if include_failed:
         return qs, (qs,)
-    failed_ids = ThumbnailFailure.objects.filter(
-        attempts__gte=settings.THUMBNAIL_MAX_FAILURES
-    ).values("asset_id")
+    failed_ids = ThumbnailFailure.objects.filter(attempts__gte=settings.THUMBNAIL_MAX_FAILURES).values("asset_id")
     failed = qs.filter(pk__in=failed_ids)
     if not viewer_compatible_only:
         # Always true (the column is NOT NULL), but it lets each failed id be looked up in
@@ -276,14 +275,14 @@ def _formats_by_asset(asset_ids: list) -> dict:
     return by_asset
 
 
-def _resource_entries(resources: list, root: Optional[dict]) -> list:
+def _resource_entries(resources: list, root: dict | None) -> list:
     """Each file of a format with the name its loader asks for: relative to the root file's
     folder (how a .gltf names its .bin and textures), else the bare file name."""
     base = root["file"].rsplit("/", 1)[0] + "/" if root and root["file"] else ""
     entries = []
     for resource in resources:
         name = resource["file"] or resource["external_url"]
-        filename = name[len(base):] if base and name.startswith(base) else bare_filename(name)
+        filename = name[len(base) :] if base and name.startswith(base) else bare_filename(name)
         entries.append({"url": resource["link"], "filename": filename, "contenttype": resource["contenttype"]})
     return entries
 
@@ -341,7 +340,7 @@ def referenced_files(*, exclude_versions: Iterable[int] = ()) -> set:
     return names
 
 
-def thumbnail_derivatives(version: Optional[ThumbnailVersion], *, url=None) -> list:
+def thumbnail_derivatives(version: ThumbnailVersion | None, *, url=None) -> list:
     """Every stored derivative of ``version`` as dicts (kind, format, width, height, bytes,
     has_alpha, url), its two JPEGs first, then the others by kind, width and format; only
     files that exist (rows are written after their files). ``url(name)`` makes the links
@@ -364,9 +363,7 @@ def thumbnail_derivatives(version: Optional[ThumbnailVersion], *, url=None) -> l
     extras = getattr(version, "_prefetched_objects_cache", {}).get("derivatives")
     if extras is None:
         extras = version.derivatives.all()
-    rows.extend(
-        (d.kind, d.format, d.file.name, d.width, d.height, d.bytes, d.has_alpha) for d in extras
-    )
+    rows.extend((d.kind, d.format, d.file.name, d.width, d.height, d.bytes, d.has_alpha) for d in extras)
     listed = []
     for kind, image_format, name, width, height, size, has_alpha in rows:
         if size is None:
@@ -388,12 +385,8 @@ def thumbnail_derivatives(version: Optional[ThumbnailVersion], *, url=None) -> l
     return listed
 
 
-def current_version(asset_id: int) -> Optional[ThumbnailVersion]:
-    return (
-        ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=True)
-        .prefetch_related("derivatives")
-        .first()
-    )
+def current_version(asset_id: int) -> ThumbnailVersion | None:
+    return ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=True).prefetch_related("derivatives").first()
 
 
 def picture_sources(assets: Iterable[Asset], *, kind: str = "thumbnail") -> dict:
@@ -401,11 +394,12 @@ def picture_sources(assets: Iterable[Asset], *, kind: str = "thumbnail") -> dict
     of its current version's ``kind`` derivatives (opaque ones; links signed unless public,
     as ``media.file_url`` makes them). One query for the whole page."""
     visibility = {asset.pk: asset.visibility for asset in assets}
-    versions = ThumbnailVersion.objects.filter(
-        asset_id__in=list(visibility), is_current=True
-    ).prefetch_related("derivatives")
+    versions = ThumbnailVersion.objects.filter(asset_id__in=list(visibility), is_current=True).prefetch_related(
+        "derivatives"
+    )
     sources = {}
     for version in versions:
+
         def url(name, visibility=visibility[version.asset_id]):
             return media.file_url(name, visibility=visibility)
 
@@ -428,9 +422,7 @@ def thumbnail_progress() -> dict:
     complete = Asset.objects.filter(state=Asset.State.COMPLETE)
     total = complete.count()
     with_thumbnail = complete.exclude(thumbnail="").count()
-    failed = complete.filter(
-        thumbnail="", thumbnail_failure__attempts__gte=settings.THUMBNAIL_MAX_FAILURES
-    ).count()
+    failed = complete.filter(thumbnail="", thumbnail_failure__attempts__gte=settings.THUMBNAIL_MAX_FAILURES).count()
     in_progress = complete.filter(thumbnail_claim__expires_at__gt=now).count()
     renderable_missing = complete.filter(thumbnail="", is_viewer_compatible=True).count()
     not_renderable = complete.filter(thumbnail="", is_viewer_compatible=False).count()

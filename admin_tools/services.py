@@ -1,9 +1,10 @@
 """Write-side of thumbnail work. The only code that stores thumbnails; claims are in runs.py."""
+
 import logging
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Iterable, Optional
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -135,7 +136,7 @@ def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives) -> l
                         has_alpha=extra.has_alpha,
                     )
                     for target in targets
-                    for extra, name in zip(extras, written)
+                    for extra, name in zip(extras, written, strict=True)
                 ]
             )
     except BaseException:
@@ -162,9 +163,7 @@ def _check_claim(asset: Asset, runner_id: str, user, now: datetime) -> None:
 
 
 def _make_current(asset: Asset, version: ThumbnailVersion, user, now: datetime) -> None:
-    ThumbnailVersion.objects.filter(asset=asset, is_current=True).exclude(pk=version.pk).update(
-        is_current=False
-    )
+    ThumbnailVersion.objects.filter(asset=asset, is_current=True).exclude(pk=version.pk).update(is_current=False)
     version.is_current = True
     version.save(update_fields=["is_current"])
     asset.thumbnail.name = version.thumbnail.name
@@ -199,7 +198,7 @@ def store_thumbnail(
     user,
     runner_id: str = "",
     renderer: str = "",
-    render_settings: Optional[dict] = None,
+    render_settings: dict | None = None,
 ) -> tuple:
     """Validate an upload, write its derivatives, then point the asset at them; returns
     ``(asset, version)``.
@@ -242,18 +241,14 @@ def store_thumbnail(
             _make_current(asset, version, user, now)
             runs.end_lease(asset, runner_id=runner_id, now=now)
             ThumbnailFailure.objects.filter(asset=asset).delete()
-            transaction.on_commit(
-                lambda: _schedule_extra_derivatives(asset_id, version.pk, derivatives)
-            )
+            transaction.on_commit(lambda: _schedule_extra_derivatives(asset_id, version.pk, derivatives))
     except BaseException:
         _delete_files(written)
         raise
     return asset, version
 
 
-def record_failure(
-    *, asset_id: int, reason: str, detail: str = "", user=None, runner_id: str = ""
-) -> ThumbnailFailure:
+def record_failure(*, asset_id: int, reason: str, detail: str = "", user=None, runner_id: str = "") -> ThumbnailFailure:
     """Count a failed render and end the lease, so the next batch starts elsewhere."""
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=asset_id)
@@ -285,9 +280,7 @@ def record_failure(
 
 
 def save_selection(*, asset_ids: Iterable[int], user, force: bool = True) -> ThumbnailSelection:
-    return ThumbnailSelection.objects.create(
-        asset_ids=[str(pk) for pk in asset_ids], created_by=user, force=force
-    )
+    return ThumbnailSelection.objects.create(asset_ids=[str(pk) for pk in asset_ids], created_by=user, force=force)
 
 
 def revert_thumbnail(*, version: ThumbnailVersion, user) -> ThumbnailVersion:
@@ -363,9 +356,7 @@ def prune_versions(*, keep: int, dry_run: bool = False) -> tuple:
         list(Asset.objects.filter(pk__in=asset_ids).order_by("pk").select_for_update().values_list("pk", flat=True))
         doomed = []
         for asset_id in asset_ids:
-            old = ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=False).order_by(
-                "-created_at", "-id"
-            )
+            old = ThumbnailVersion.objects.filter(asset_id=asset_id, is_current=False).order_by("-created_at", "-id")
             doomed.extend(old[keep:])
         doomed_ids = {v.pk for v in doomed}
         candidate_files = {name for v in doomed for name in (v.thumbnail.name, v.preview_image.name)}

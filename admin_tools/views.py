@@ -1,4 +1,5 @@
 """The bare page the headless runner loads; it holds no data, only the renderer modules."""
+
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_deny
 

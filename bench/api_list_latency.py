@@ -17,6 +17,7 @@ and analysed after each load, as a running server's would be.
 
 Results: a Markdown table on stdout and bench/results/api_list_latency.json.
 """
+
 import argparse
 import json
 import os
@@ -140,8 +141,7 @@ def child(args):
             "count": timer.count_seconds * 1000,
             "queries": timer.count,
             "backend_cpu": (
-                None if backend_before is None or backend_after is None
-                else (backend_after - backend_before) * 1000
+                None if backend_before is None or backend_after is None else (backend_after - backend_before) * 1000
             ),
             "data": data,
         }
@@ -156,9 +156,7 @@ def child(args):
                 "count_p95_ms": round(common.percentile([s["count"] for s in samples], 95), 3),
                 "queries": max(s["queries"] for s in samples),
                 "app_cpu_median_ms": round(common.percentile([s["cpu"] for s in samples], 50), 3),
-                "pg_backend_cpu_mean_ms": (
-                    None if None in backend_ms else round(sum(backend_ms) / len(backend_ms), 2)
-                ),
+                "pg_backend_cpu_mean_ms": (None if None in backend_ms else round(sum(backend_ms) / len(backend_ms), 2)),
             }
         )
         return result
@@ -292,7 +290,7 @@ def child(args):
                     "variant": "after",
                     "query": "POST {runner_id, asset_ids}",
                     "page": 10,
-                    **stats(releases[-args.requests:]),
+                    **stats(releases[-args.requests :]),
                     "cpu_busy_before": busy,
                 }
             )
@@ -345,24 +343,33 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="Smoke run: 2,000 assets, 20 requests per scenario.")
     parser.add_argument("--backends", default="sqlite,postgres", help="Comma-separated (default: %(default)s).")
-    parser.add_argument("--sizes", default="10000,100000,1000000", help="Asset counts, ascending (default: %(default)s).")
-    parser.add_argument("--requests", type=int, default=200, help="Measured requests per scenario (default: %(default)s).")
-    parser.add_argument("--warmup", type=int, default=5, help="Unmeasured requests first (default: %(default)s).")
-    parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE for the run (default: %(default)s).")
     parser.add_argument(
-        "--quiet-wait", type=float, default=120.0,
+        "--sizes", default="10000,100000,1000000", help="Asset counts, ascending (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--requests", type=int, default=200, help="Measured requests per scenario (default: %(default)s)."
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="Unmeasured requests first (default: %(default)s).")
+    parser.add_argument(
+        "--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE for the run (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120.0,
         help="Seconds to wait before each scenario for other CPU load to drop below 25%% "
         "(default: %(default)s; the busy fraction is recorded either way).",
     )
     parser.add_argument(
-        "--ab-baseline", metavar="FILE",
-        help="An older admin_tools/selectors.py: alternate requests between it (before) and "
-        "the working tree (after).",
+        "--ab-baseline",
+        metavar="FILE",
+        help="An older admin_tools/selectors.py: alternate requests between it (before) and the working tree (after).",
     )
     parser.add_argument(
-        "--budget", type=float, default=90.0,
-        help="Seconds one implementation may spend on one scenario before it stops early "
-        "(default: %(default)s).",
+        "--budget",
+        type=float,
+        default=90.0,
+        help="Seconds one implementation may spend on one scenario before it stops early (default: %(default)s).",
     )
     parser.add_argument("--label", default="", help="Also write bench/results/api_list_latency.LABEL.json.")
     parser.add_argument("--keep", action="store_true", help="Keep the bench databases afterwards.")

@@ -19,6 +19,7 @@
 
 Results: Markdown tables on stdout and bench/results/api_upload.json.
 """
+
 import argparse
 import base64
 import http.client
@@ -140,12 +141,7 @@ class StageClock:
             - stages["blank_check"]
             - stages["jpeg_encode"]
         )
-        stages["db"] = (
-            get("store_thumbnail")
-            - stages["base64"]
-            - get("make_derivatives")
-            - stages["storage"]
-        )
+        stages["db"] = get("store_thumbnail") - stages["base64"] - get("make_derivatives") - stages["storage"]
         stages["http_api"] = request_seconds * 1000 - get("store_thumbnail")
         return stages
 
@@ -206,7 +202,7 @@ def child(args):
     n = 0
     with connection.execute_wrapper(timer):
         for i in range(args.warmup + args.uploads):
-            for name in (names if i % 2 == 0 else names[::-1]):
+            for name in names if i % 2 == 0 else names[::-1]:
                 use(name)
                 asset_id = targets[n % len(targets)]
                 n += 1
@@ -310,9 +306,9 @@ def profile_derivatives(images, jpeg, repeat=50):
     stats = pstats.Stats(profiler, stream=stream)
     stats.sort_stats("tottime").print_stats(15)
     rows = []
-    for (filename, line, func), (cc, nc, tt, ct, callers) in sorted(
-        stats.stats.items(), key=lambda item: -item[1][2]
-    )[:15]:
+    for (filename, line, func), (cc, nc, tt, ct, callers) in sorted(stats.stats.items(), key=lambda item: -item[1][2])[
+        :15
+    ]:
         rows.append(
             {
                 "function": f"{Path(filename).name}:{line}({func})",
@@ -353,23 +349,53 @@ def server_run(backend, label, gunicorn_args, *, media_root, clients, seconds, c
     env = common.child_env(backend, DB_NAME, conn_max_age=conn_max_age, media_root=media_root)
     token = subprocess.run(
         [common.PYTHON, "manage.py", "create_jwt", common.BENCH_USERNAME, "--minutes", "120"],
-        cwd=common.ROOT, env=env, check=True, capture_output=True, text=True,
+        cwd=common.ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
-    ids = subprocess.run(
-        [common.PYTHON, "-c", (
-            "import django; django.setup();"
-            "from admin_tools.selectors import missing_thumbnails;"
-            "print(','.join(str(pk) for pk in missing_thumbnails(force=True).values_list('pk', flat=True)))"
-        )],
-        cwd=common.ROOT, env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip().split(",")
+    ids = (
+        subprocess.run(
+            [
+                common.PYTHON,
+                "-c",
+                (
+                    "import django; django.setup();"
+                    "from admin_tools.selectors import missing_thumbnails;"
+                    "print(','.join(str(pk) for pk in missing_thumbnails(force=True).values_list('pk', flat=True)))"
+                ),
+            ],
+            cwd=common.ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .split(",")
+    )
     port = free_port()
     log_path = Path(media_root) / f"gunicorn-{backend}-{port}.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [common.PYTHON, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--timeout", "60", "--log-level", "warning", *gunicorn_args],
-            cwd=common.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                common.PYTHON,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "60",
+                "--log-level",
+                "warning",
+                *gunicorn_args,
+            ],
+            cwd=common.ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_until_up(port, token)
@@ -473,18 +499,30 @@ def main():
     parser.add_argument("--backends", default="sqlite,postgres", help="Comma-separated (default: %(default)s).")
     parser.add_argument("--uploads", type=int, default=200, help="Measured in-process uploads (default: %(default)s).")
     parser.add_argument("--warmup", type=int, default=5, help="Unmeasured uploads first (default: %(default)s).")
-    parser.add_argument("--clients", type=int, default=8, help="Concurrent clients against gunicorn (default: %(default)s).")
+    parser.add_argument(
+        "--clients", type=int, default=8, help="Concurrent clients against gunicorn (default: %(default)s)."
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="Length of each server run (default: %(default)s).")
     parser.add_argument("--conn-max-age", type=int, default=60, help="DATABASE_CONN_MAX_AGE (default: %(default)s).")
-    parser.add_argument("--quiet-wait", type=float, default=120.0, help="Seconds to wait before each measurement for other CPU load to drop below 25%% (default: %(default)s; the busy fraction is recorded either way).")
-    parser.add_argument("--profile", action="store_true", help="Add a cProfile of make_derivatives to the JSON and stdout.")
     parser.add_argument(
-        "--ab-baseline", metavar="FILE",
+        "--quiet-wait",
+        type=float,
+        default=120.0,
+        help="Seconds to wait before each measurement for other CPU load to drop below 25%% (default: %(default)s; the busy fraction is recorded either way).",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="Add a cProfile of make_derivatives to the JSON and stdout."
+    )
+    parser.add_argument(
+        "--ab-baseline",
+        metavar="FILE",
         help="An older admin_tools/images.py: alternate in-process uploads between it (before) "
         "and the working tree (after). The gunicorn runs always use the working tree.",
     )
     parser.add_argument("--no-server", action="store_true", help="Skip the gunicorn runs.")
-    parser.add_argument("--label", default="", help="Also write bench/results/api_upload.LABEL.json (e.g. before/after).")
+    parser.add_argument(
+        "--label", default="", help="Also write bench/results/api_upload.LABEL.json (e.g. before/after)."
+    )
     parser.add_argument("--child", choices=common.BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--media-root", help=argparse.SUPPRESS)
@@ -507,10 +545,24 @@ def main():
         try:
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
                 out_path = tmp.name
-            cmd = [common.PYTHON, __file__, "--child", backend, "--out", out_path,
-                   "--media-root", media_root, "--uploads", str(args.uploads),
-                   "--warmup", str(args.warmup), "--conn-max-age", str(args.conn_max_age),
-                   "--quiet-wait", str(args.quiet_wait)]
+            cmd = [
+                common.PYTHON,
+                __file__,
+                "--child",
+                backend,
+                "--out",
+                out_path,
+                "--media-root",
+                media_root,
+                "--uploads",
+                str(args.uploads),
+                "--warmup",
+                str(args.warmup),
+                "--conn-max-age",
+                str(args.conn_max_age),
+                "--quiet-wait",
+                str(args.quiet_wait),
+            ]
             cmd += ["--profile"] if args.profile else []
             cmd += ["--ab-baseline", str(Path(args.ab_baseline).resolve())] if args.ab_baseline else []
             print(f"[{backend}] in-process uploads", file=sys.stderr, flush=True)
@@ -522,13 +574,27 @@ def main():
             details[backend] = {k: result[k] for k in ("input", "output", "profile")}
             if not args.no_server:
                 for label, gunicorn_args in configs:
-                    print(f"[{backend}] {label}: {args.clients} clients for {args.seconds:.0f}s", file=sys.stderr, flush=True)
+                    print(
+                        f"[{backend}] {label}: {args.clients} clients for {args.seconds:.0f}s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     row = server_run(
-                        backend, label, gunicorn_args, media_root=media_root, clients=args.clients,
-                        seconds=args.seconds, conn_max_age=args.conn_max_age, quiet_wait=args.quiet_wait,
+                        backend,
+                        label,
+                        gunicorn_args,
+                        media_root=media_root,
+                        clients=args.clients,
+                        seconds=args.seconds,
+                        conn_max_age=args.conn_max_age,
+                        quiet_wait=args.quiet_wait,
                     )
                     server_rows.append(row)
-                    print(f"[{backend}]   {row['uploads_per_s']} uploads/s, {row['errors']} errors", file=sys.stderr, flush=True)
+                    print(
+                        f"[{backend}]   {row['uploads_per_s']} uploads/s, {row['errors']} errors",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             shutil.rmtree(media_root, ignore_errors=True)
             common.drop_database(backend, DB_NAME)

@@ -18,6 +18,7 @@ It also checks that the first claim hands out WANTED assets, and records the pla
 
 Results: a Markdown table on stdout and bench/results/claim_priority.json.
 """
+
 import argparse
 import json
 import random
@@ -89,6 +90,7 @@ def child(args):
             def run():
                 with transaction.atomic():
                     list(lock_query(order).values_list("pk", flat=True)[:10])
+
             return run
 
         def claim_and_release():

@@ -6,6 +6,7 @@ process per backend and merge what the children write.
 
 Nothing here is imported by the application or the test suite.
 """
+
 import io
 import json
 import os
@@ -15,16 +16,13 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 PYTHON = sys.executable
-PG_ADMIN_URL = os.environ.get(
-    "BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 SQLITE_DIR = Path(os.environ.get("BENCH_SQLITE_DIR", "/tmp"))
 BENCH_USERNAME = "bench-staff"
 BACKENDS = ("sqlite", "postgres")
@@ -67,7 +65,7 @@ FORMAT_FILES = {
 SECOND_FORMAT_SHARE = 0.15
 FAILURE_SHARE_OF_MISSING = 0.03  # attempts 1..5, so about 60 % of them are hidden by default
 OWNERS = 500
-EPOCH = datetime(2018, 1, 1, tzinfo=dt_timezone.utc)
+EPOCH = datetime(2018, 1, 1, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- environment
@@ -210,9 +208,7 @@ def _ensure_owners(count=OWNERS):
             )
             for i in range(have, count)
         )
-    return list(
-        User.objects.filter(username__startswith="owner-").values_list("pk", flat=True)
-    )
+    return list(User.objects.filter(username__startswith="owner-").values_list("pk", flat=True))
 
 
 def _max_id(cursor, table, column="id"):
@@ -301,7 +297,7 @@ def _generate(start_id, stop_id, first_format_id, first_resource_id, owners, see
 
 def _sqlite_value(value):
     if isinstance(value, datetime):
-        return value.astimezone(dt_timezone.utc).replace(tzinfo=None).isoformat(" ")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
     if isinstance(value, bool):
         return int(value)
     return value
@@ -345,22 +341,14 @@ def load_assets(target, *, seed=1, chunk=50_000, log=print):
                             for row in table_rows:
                                 copy.write_row(row)
                     else:
-                        sql = (
-                            f"INSERT INTO {table} ({', '.join(columns)}) "
-                            f"VALUES ({', '.join(['%s'] * len(columns))})"
-                        )
-                        cursor.executemany(
-                            sql, [tuple(map(_sqlite_value, row)) for row in table_rows]
-                        )
+                        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+                        cursor.executemany(sql, [tuple(map(_sqlite_value, row)) for row in table_rows])
                 log(f"    loaded assets {start}..{stop - 1}")
     analyze()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             for table in ("icosa_asset", "icosa_format", "icosa_resource"):
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT MAX(id) FROM {table}))"
-                )
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
     return time.perf_counter() - started
 
 
@@ -503,6 +491,7 @@ def summarize(samples_ms):
 
 def format_table(rows, columns):
     """A GitHub-flavoured Markdown table (prints fine in a terminal too)."""
+
     def cell(value):
         if isinstance(value, float):
             return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
@@ -561,12 +550,13 @@ def machine_info():
         "pillow": PIL.__version__,
         "sqlite": sqlite3.sqlite_version,
         "postgresql": pg_version,
-        "date": datetime.now(dt_timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
 def cpu_busy(interval=1.0):
     """Fraction of all CPUs busy over ``interval`` seconds, whoever is using them (/proc/stat)."""
+
     def snapshot():
         with open("/proc/stat") as f:
             values = [int(v) for v in f.readline().split()[1:]]

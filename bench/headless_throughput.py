@@ -53,12 +53,8 @@ def parse_args():
         default=4,
         help="Copies of each shared sample model (default: %(default)s).",
     )
-    parser.add_argument(
-        "--workers", default="1,2", help="Worker counts to run (default: %(default)s)."
-    )
-    parser.add_argument(
-        "--gpu", action="store_true", help="GPU flags instead of SwiftShader."
-    )
+    parser.add_argument("--workers", default="1,2", help="Worker counts to run (default: %(default)s).")
+    parser.add_argument("--gpu", action="store_true", help="GPU flags instead of SwiftShader.")
     parser.add_argument(
         "--chromium",
         help="Chromium executable (default: $CHROMIUM_PATH or /usr/bin/chromium).",
@@ -85,22 +81,19 @@ def setup_database(media_root, args):
     from icosa.importing import import_model
 
     user = common.staff_user()
-    generated = write_demo_models(
-        Path(media_root).parent / "models", count=args.generated
-    )
+    generated = write_demo_models(Path(media_root).parent / "models", count=args.generated)
     sets = {"generated": [import_model(path, owner=user).pk for path in generated]}
     samples = sorted(p for p in FIXTURES_OK.iterdir() if p.is_file())
     sets["fixtures-ok"] = [
-        import_model(path, owner=user, name=f"{path.stem} {n}").pk
-        for n in range(args.repeat)
-        for path in samples
+        import_model(path, owner=user, name=f"{path.stem} {n}").pk for n in range(args.repeat) for path in samples
     ]
     return user, sets
 
 
 def run_options(server, token, asset_ids, args, *, workers, fixed_wait_ms=0):
-    from admin_tools.runner import find_chromium
     from pages import bench_options
+
+    from admin_tools.runner import find_chromium
 
     options = bench_options(
         server,
@@ -118,8 +111,9 @@ def run_options(server, token, asset_ids, args, *, workers, fixed_wait_ms=0):
 
 def measure_floor(options, assets):
     """``floor()`` for every asset in one fresh, reused page; wall and in-page ms."""
-    from admin_tools.runner.browser import BrowserSession
     from pages import FloorPage
+
+    from admin_tools.runner.browser import BrowserSession
 
     async def main():
         session = BrowserSession(executable_path=options.chromium, gpu=options.gpu)
@@ -204,17 +198,11 @@ def interval_median(results):
 
 def add_ratios(row, floor):
     """Run time over floor time, cold (everything) and warm (after the first model)."""
-    row["ratio_to_floor"] = round(
-        row["wall_ms_per_model"] / floor["wall_ms_per_model"], 2
-    )
+    row["ratio_to_floor"] = round(row["wall_ms_per_model"] / floor["wall_ms_per_model"], 2)
     if row.get("steady_ms_per_model") and floor.get("steady_ms_per_model"):
-        row["steady_ratio"] = round(
-            row["steady_ms_per_model"] / floor["steady_ms_per_model"], 2
-        )
+        row["steady_ratio"] = round(row["steady_ms_per_model"] / floor["steady_ms_per_model"], 2)
     if row.get("interval_median_ms") and floor.get("interval_median_ms"):
-        row["median_ratio"] = round(
-            row["interval_median_ms"] / floor["interval_median_ms"], 2
-        )
+        row["median_ratio"] = round(row["interval_median_ms"] / floor["interval_median_ms"], 2)
 
 
 def stage_medians(timings):
@@ -245,9 +233,7 @@ def main():
     with EmbeddedServer() as server:
         api = ThumbnailApi(server.url + api_base(), token, runner_id="bench")
         for set_name, ids in sets.items():
-            assets = api.missing(
-                limit=100, force=True, asset_ids=[str(pk) for pk in ids]
-            )["assets"]
+            assets = api.missing(limit=100, force=True, asset_ids=[str(pk) for pk in ids])["assets"]
             print(f"== {set_name}: {len(assets)} models", flush=True)
             floor_options = run_options(server.url, token, ids, args, workers=1)
             floor = measure_floor(floor_options, assets)
@@ -269,9 +255,7 @@ def main():
                 )
             if not args.no_wait_run:
                 row = measure_run(
-                    run_options(
-                        server.url, token, ids, args, workers=1, fixed_wait_ms=500
-                    ),
+                    run_options(server.url, token, ids, args, workers=1, fixed_wait_ms=500),
                     "run, 1 worker, fixed 500 ms wait",
                 )
                 row["set"] = set_name
@@ -303,9 +287,7 @@ def main():
     print(common.format_table(rows, columns))
     renderer = next((row["renderer"] for row in rows if row.get("renderer")), "")
     print(f"\nWebGL renderer: {renderer}")
-    print(
-        f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)"
-    )
+    print(f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
     for row in rows:
         if row.get("median_ratio") and "wait" not in row["label"]:
             verdict = "within" if row["median_ratio"] <= TARGET_RATIO else "OVER"

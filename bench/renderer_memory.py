@@ -111,8 +111,9 @@ async def sample(page, label, started):
 
 
 async def measure(options, assets, total, checkpoints, recycle_every=0):
-    from admin_tools.runner.browser import BrowserSession
     from pages import FloorPage
+
+    from admin_tools.runner.browser import BrowserSession
 
     session = BrowserSession(executable_path=options.chromium, gpu=options.gpu)
     await session.start()
@@ -168,7 +169,10 @@ def main():
     parser.add_argument("--chromium", default=None, help="Chromium executable.")
     parser.add_argument("--quick", action="store_true", help="A 60-model smoke run.")
     parser.add_argument(
-        "--recycle-every", type=int, default=0, metavar="N",
+        "--recycle-every",
+        type=int,
+        default=0,
+        metavar="N",
         help="Open a fresh page every N models, as the runner's --recycle-after does (default: never).",
     )
     parser.add_argument("--label", default="", help="Also write bench/results/renderer_memory.LABEL.json.")
@@ -180,8 +184,9 @@ def main():
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     user, ids = setup_database(media_root)
 
-    from admin_tools.runner import EmbeddedServer, ThumbnailApi, find_chromium
     from pages import bench_options
+
+    from admin_tools.runner import EmbeddedServer, ThumbnailApi, find_chromium
     from icosa.jwt_auth import mint_token
 
     token = mint_token(user=user, minutes=240, purpose="bench")

@@ -54,19 +54,13 @@ PROCESS_SCRIPT = """async ({module, asset}) => {
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="Renders per file (default: %(default)s)."
-    )
-    parser.add_argument(
-        "--gpu", action="store_true", help="GPU flags instead of SwiftShader."
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="Renders per file (default: %(default)s).")
+    parser.add_argument("--gpu", action="store_true", help="GPU flags instead of SwiftShader.")
     parser.add_argument(
         "--chromium",
         help="Chromium executable (default: $CHROMIUM_PATH or /usr/bin/chromium).",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="Generated files only, one repeat."
-    )
+    parser.add_argument("--quick", action="store_true", help="Generated files only, one repeat.")
     return parser.parse_args()
 
 
@@ -77,16 +71,11 @@ def setup_database(media_root, args):
     common.migrate()
     user = common.staff_user()
     files = splats.write_all(Path(media_root).parent / "generated")
-    entries = [
-        (f"generated two-blobs.{suffix} ({GENERATED[suffix]})", files[suffix], [])
-        for suffix in GENERATED
-    ]
+    entries = [(f"generated two-blobs.{suffix} ({GENERATED[suffix]})", files[suffix], []) for suffix in GENERATED]
     if SHARED.is_dir() and not args.quick:
         for name, format_type in REAL.items():
             path = SHARED / name
-            others = (
-                sorted(path.parent.glob("*.webp")) if path.suffix == ".json" else []
-            )
+            others = sorted(path.parent.glob("*.webp")) if path.suffix == ".json" else []
             entries.append((f"{name} ({format_type})", path, others))
     assets = []
     for label, path, others in entries:
@@ -122,9 +111,7 @@ def measure(options, assets, repeat):
             for round_index in range(repeat):
                 for asset in assets:
                     t0 = time.perf_counter()
-                    result = await page.page.evaluate(
-                        PROCESS_SCRIPT, {"module": page.module_url, "asset": asset}
-                    )
+                    result = await page.page.evaluate(PROCESS_SCRIPT, {"module": page.module_url, "asset": asset})
                     wall = (time.perf_counter() - t0) * 1000
                     runs[asset["id"]].append((round_index, wall, result))
             await page.close()
@@ -160,9 +147,7 @@ def main():
         )["assets"]
         by_id = {asset["id"]: asset for asset in listed}
         assets = [by_id[str(pk)] for pk in ids]
-        options = headless_throughput.run_options(
-            server.url, token, ids, args, workers=1
-        )
+        options = headless_throughput.run_options(server.url, token, ids, args, workers=1)
         info, runs = measure(options, assets, args.repeat)
 
     rows = []
@@ -181,15 +166,9 @@ def main():
                 "status": "ok" if not failed else f"{failed[0].get('reason')}",
                 "first_ms": first.get("ms"),
                 "warm_median_ms": round(statistics.median(warm)) if warm else None,
-                "load_ms": statistics.median(
-                    r["timings"].get("load", 0) for r in results if r.get("timings")
-                ),
-                "render_ms": statistics.median(
-                    r["timings"].get("render", 0) for r in results if r.get("timings")
-                ),
-                "share_of_timeout": round(
-                    max(r.get("ms") or 0 for r in results) / timeout_ms, 2
-                ),
+                "load_ms": statistics.median(r["timings"].get("load", 0) for r in results if r.get("timings")),
+                "render_ms": statistics.median(r["timings"].get("render", 0) for r in results if r.get("timings")),
+                "share_of_timeout": round(max(r.get("ms") or 0 for r in results) / timeout_ms, 2),
             }
         )
     columns = [
@@ -202,9 +181,7 @@ def main():
         ("render ms", "render_ms"),
         ("worst / timeout", "share_of_timeout"),
     ]
-    print(
-        f"\n{info.get('rendererString', '')}, {width}x{height}, {args.repeat} renders per file\n"
-    )
+    print(f"\n{info.get('rendererString', '')}, {width}x{height}, {args.repeat} renders per file\n")
     print(common.format_table(rows, columns))
     common.write_json(
         NAME + ("-gpu" if args.gpu else ""),

@@ -1,4 +1,5 @@
 """The one NinjaAPI object. Every error reaches clients as JSON ``{"detail": ...}``."""
+
 import logging
 
 from django.contrib.admin.views.decorators import staff_member_required
@@ -35,7 +36,9 @@ def authentication_failed(request, exc):
 def validation_failed(request, exc):
     messages = []
     for error in exc.errors:
-        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "payload", "filters"))
+        where = ".".join(
+            str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "payload", "filters")
+        )
         messages.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
     return api.create_response(
         request, {"detail": "; ".join(messages) or "Invalid request", "errors": exc.errors}, status=422
@@ -44,9 +47,7 @@ def validation_failed(request, exc):
 
 @api.exception_handler(RequestDataTooBig)
 def request_too_big(request, exc):
-    return api.create_response(
-        request, {"detail": "Request body too large"}, status=413
-    )
+    return api.create_response(request, {"detail": "Request body too large"}, status=413)
 
 
 @api.exception_handler(DatabaseError)

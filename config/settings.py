@@ -1,4 +1,5 @@
 """Settings for the gallery. Everything configurable comes from environment variables."""
+
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -40,13 +41,9 @@ if JWT_SECRET_KEY and len(JWT_SECRET_KEY.encode()) < JWT_MIN_KEY_BYTES:
     )
 
 ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
-    if h.strip()
+    h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
 ]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -106,9 +103,7 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so concurrent work
     # claims on SQLite are serialised instead of racing (PostgreSQL uses SKIP LOCKED).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    )
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
     # A file, not shared-cache memory: threads (live server, concurrent claims) then get
     # SQLite's normal busy-wait locking instead of "database table is locked".
     import tempfile
@@ -160,8 +155,7 @@ if B2_BUCKET_NAME:
         from django.core.exceptions import ImproperlyConfigured
 
         raise ImproperlyConfigured(
-            "B2_BUCKET_NAME is set but B2_ENDPOINT_URL is not "
-            "(e.g. https://s3.us-west-004.backblazeb2.com)."
+            "B2_BUCKET_NAME is set but B2_ENDPOINT_URL is not (e.g. https://s3.us-west-004.backblazeb2.com)."
         )
 
     _b2_options = {

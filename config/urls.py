@@ -2,9 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from icosa.media import serve_media
-
 from admin_tools.brush_assets import serve_brush_asset
+from icosa.media import serve_media
 
 from .api import api
 

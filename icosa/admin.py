@@ -62,9 +62,7 @@ class AssetAdmin(admin.ModelAdmin):
     def thumbnail_tag(self, obj):
         if not obj.thumbnail:
             return format_html('<span class="no-thumbnail">{}</span>', "—")
-        return format_html(
-            '<img src="{}" alt="" width="96" height="60" style="object-fit:cover">', obj.thumbnail.url
-        )
+        return format_html('<img src="{}" alt="" width="96" height="60" style="object-fit:cover">', obj.thumbnail.url)
 
 
 admin.site.register(Format)

@@ -1,4 +1,5 @@
 """Login: trade a username and password for a short-lived JWT."""
+
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in

@@ -7,7 +7,9 @@ class IcosaConfig(AppConfig):
     verbose_name = "Icosa gallery"
 
     def ready(self):
-        from . import security  # noqa: F401 (registers the key check)
-        from . import services
+        from . import (
+            security,  # noqa: F401 (registers the key check)
+            services,
+        )
 
         services.connect()

@@ -1,4 +1,5 @@
 """The login throttle as an authentication backend (first in AUTHENTICATION_BACKENDS)."""
+
 from axes.backends import AxesStandaloneBackend
 
 

@@ -1,12 +1,19 @@
 """Generate a handful of small, colourful demo models with trimesh (no third-party assets shipped)."""
+
 from pathlib import Path
 
 import numpy as np
 import trimesh
 
 PALETTE = [
-    (229, 57, 53), (30, 136, 229), (67, 160, 71), (251, 140, 0),
-    (142, 36, 170), (0, 172, 193), (253, 216, 53), (109, 76, 65),
+    (229, 57, 53),
+    (30, 136, 229),
+    (67, 160, 71),
+    (251, 140, 0),
+    (142, 36, 170),
+    (0, 172, 193),
+    (253, 216, 53),
+    (109, 76, 65),
 ]
 
 
@@ -15,7 +22,9 @@ def _coloured(mesh, index):
     base = np.array(PALETTE[index % len(PALETTE)], dtype=float)
     shade = 0.55 + 0.45 * np.clip(mesh.vertex_normals @ np.array([0.3, 0.8, 0.5]), 0, 1)
     rgb = np.clip(base[None, :] * shade[:, None], 0, 255).astype(np.uint8)
-    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.column_stack([rgb, np.full(len(rgb), 255, np.uint8)]))
+    mesh.visual = trimesh.visual.ColorVisuals(
+        mesh, vertex_colors=np.column_stack([rgb, np.full(len(rgb), 255, np.uint8)])
+    )
     return mesh
 
 
@@ -41,8 +50,10 @@ def write_demo_models(folder, *, count=None):
     paths = []
     meshes = list(demo_meshes().items())
     if count is not None:
-        meshes = [(f"{name} {i // len(meshes) + 1}" if i >= len(meshes) else name, mesh)
-                  for i, (name, mesh) in enumerate(meshes[j % len(meshes)] for j in range(count))]
+        meshes = [
+            (f"{name} {i // len(meshes) + 1}" if i >= len(meshes) else name, mesh)
+            for i, (name, mesh) in enumerate(meshes[j % len(meshes)] for j in range(count))
+        ]
     for name, mesh in meshes:
         path = folder / f"{name.lower().replace(' ', '-')}.glb"
         if not path.exists():

@@ -5,6 +5,7 @@ Everything else reads this table: ``Format.FormatType`` (the model's choices),
 ``is_viewer_compatible``, the listing's format order, ``import_assets`` and the generator
 page (``page_config()`` is emitted into its config, so the JavaScript keeps no list of its own).
 """
+
 from dataclasses import dataclass
 
 

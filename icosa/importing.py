@@ -9,6 +9,7 @@ folder that share a stem (``X.tilt`` + ``X.glb``) become sibling formats of one 
 Nothing outside the folder given is read: symlinks, and sidecar names that resolve outside it,
 are refused before anything is written.
 """
+
 import json
 import os
 import re
@@ -198,7 +199,12 @@ def glb_sidecars(path):
             return []
     if not isinstance(document, dict):
         return []
-    uris = [item.get("uri", "") for key in ("buffers", "images") for item in document.get(key) or [] if isinstance(item, dict)]
+    uris = [
+        item.get("uri", "")
+        for key in ("buffers", "images")
+        for item in document.get(key) or []
+        if isinstance(item, dict)
+    ]
     return list(_relative_uris(uris))
 
 
@@ -322,11 +328,20 @@ def _group(planned_formats):
     """Formats of one folder with the same stem become one asset, best format first."""
     groups = {}
     for each in planned_formats:
-        key = (each.root.parent, each.root.parent.name if each.root.name.lower() == "meta.json" else each.root.stem.lower())
+        key = (
+            each.root.parent,
+            each.root.parent.name if each.root.name.lower() == "meta.json" else each.root.stem.lower(),
+        )
         groups.setdefault(key, []).append(each)
     assets = []
     for members in groups.values():
-        members.sort(key=lambda each: (not formats.BY_TYPE[each.format_type].drawable, formats.rank(each.format_type), each.root.name))
+        members.sort(
+            key=lambda each: (
+                not formats.BY_TYPE[each.format_type].drawable,
+                formats.rank(each.format_type),
+                each.root.name,
+            )
+        )
         assets.append(PlannedAsset(_asset_name(members[0].root), members))
     return assets
 
@@ -362,7 +377,9 @@ def import_planned(planned, *, owner=None, name=None, state=Asset.State.COMPLETE
     with transaction.atomic():
         asset = Asset.objects.create(name=name or planned.name, owner=owner, state=Asset.State.UPLOADING)
         for index, each in enumerate(planned.formats):
-            fmt = Format.objects.create(asset=asset, format_type=each.format_type, is_preferred_for_gallery_viewer=index == 0)
+            fmt = Format.objects.create(
+                asset=asset, format_type=each.format_type, is_preferred_for_gallery_viewer=index == 0
+            )
             folder = f"{index}/" if len(planned.formats) > 1 else ""
             root = _add_resource(asset, fmt, folder + each.root.name, each.root)
             for relative, file_path in each.sidecars:

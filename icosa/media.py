@@ -7,6 +7,7 @@ file that is neither an image nor a model is an attachment. Files of PRIVATE, UN
 ARCHIVED assets live at unguessable paths and are served only with a signed link (what the
 API and the asset page hand out) or to staff and the owner.
 """
+
 import re
 from pathlib import PurePosixPath
 from urllib.parse import quote
@@ -91,7 +92,9 @@ def validate_resource_file(file):
     validate_resource_name(file.name or "")
 
 
-_INERT_TYPES = re.compile(r"(model/[\w.+-]+|image/(?!svg)[\w.+-]+|application/octet-stream|application/json|text/plain)?")
+_INERT_TYPES = re.compile(
+    r"(model/[\w.+-]+|image/(?!svg)[\w.+-]+|application/octet-stream|application/json|text/plain)?"
+)
 
 
 def validate_resource_contenttype(value):
@@ -126,9 +129,7 @@ def sign_name(name):
 
 def signature_valid(name, sig):
     try:
-        signing.TimestampSigner(salt=_SIGNER_SALT).unsign(
-            f"{name}:{sig}", max_age=settings.MEDIA_SIGNED_URL_SECONDS
-        )
+        signing.TimestampSigner(salt=_SIGNER_SALT).unsign(f"{name}:{sig}", max_age=settings.MEDIA_SIGNED_URL_SECONDS)
     except signing.BadSignature:
         return False
     return True

@@ -1,4 +1,5 @@
 """The gallery: users, assets, their formats and the files behind each format."""
+
 import secrets
 
 from django.conf import settings
@@ -111,12 +112,8 @@ class Asset(models.Model):
         on_delete=models.SET_NULL,
         related_name="assets",
     )
-    visibility = models.CharField(
-        _("visibility"), max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
-    )
-    state = models.CharField(
-        _("state"), max_length=16, choices=State.choices, default=State.BARE, db_index=True
-    )
+    visibility = models.CharField(_("visibility"), max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.BARE, db_index=True)
     is_viewer_compatible = models.BooleanField(
         _("viewer compatible"),
         default=False,
@@ -186,12 +183,6 @@ class Asset(models.Model):
     def __str__(self):
         return self.name or self.url
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        asset = super().from_db(db, field_names, values)
-        asset._loaded_state = asset.__dict__.get("state")
-        return asset
-
     def save(self, *args, **kwargs):
         """An asset that becomes COMPLETE without a thumbnail is queued at RECENT priority
         (every writer: uploads, import_assets, the admin), unless it is already WANTED."""
@@ -212,6 +203,13 @@ class Asset(models.Model):
     def get_absolute_url(self):
         return reverse("icosa:asset", args=[self.url])
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        """Remember the loaded state, so save() sees an asset becoming COMPLETE."""
+        asset = super().from_db(db, field_names, values)
+        asset._loaded_state = asset.__dict__.get("state")
+        return asset
+
     def preview_url(self):
         """The preview image's link, signed unless the asset is public."""
         return file_url(self.preview_image.name, visibility=self.visibility) if self.preview_image else ""
@@ -221,9 +219,7 @@ class Format(models.Model):
     # Members, values and labels come from the one format table (icosa/formats.py).
     FormatType = models.TextChoices("FormatType", format_choices())
 
-    asset = models.ForeignKey(
-        Asset, verbose_name=_("asset"), on_delete=models.CASCADE, related_name="formats"
-    )
+    asset = models.ForeignKey(Asset, verbose_name=_("asset"), on_delete=models.CASCADE, related_name="formats")
     format_type = models.CharField(_("format type"), max_length=16, choices=FormatType.choices)
     root_resource = models.ForeignKey(
         "Resource",
@@ -244,9 +240,7 @@ class Format(models.Model):
 
 
 class Resource(models.Model):
-    asset = models.ForeignKey(
-        Asset, verbose_name=_("asset"), on_delete=models.CASCADE, related_name="resources"
-    )
+    asset = models.ForeignKey(Asset, verbose_name=_("asset"), on_delete=models.CASCADE, related_name="resources")
     format = models.ForeignKey(
         Format,
         verbose_name=_("format"),

@@ -3,6 +3,7 @@
 Login throttling itself is django-axes (settings ``AXES_*``); this module only tells it which
 address a request comes from and lets the JSON login ask whether a client is locked out.
 """
+
 import ipaddress
 
 from django.conf import settings
@@ -56,8 +57,7 @@ def require_keys():
     missing = missing_keys()
     if missing:
         raise ImproperlyConfigured(
-            f"{' and '.join(missing)} not set: a server needs real keys "
-            "(dev-only keys exist for DJANGO_DEBUG=1 alone)."
+            f"{' and '.join(missing)} not set: a server needs real keys (dev-only keys exist for DJANGO_DEBUG=1 alone)."
         )
 
 

@@ -1,5 +1,6 @@
 """S3/B2 storage that uploads each file with the content type and disposition icosa.media
 serves it with, and can sign a URL for a file of a private asset."""
+
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 

@@ -4,6 +4,7 @@ An asset shown without a thumbnail is marked "wanted" (admin_tools.priority: ded
 rate-limited, one UPDATE), so a watching runner renders it next; the page's
 ``thumbnail-wait.js`` polls :func:`thumbnail_status` and swaps the thumbnail in when it lands.
 """
+
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -26,9 +27,9 @@ def _mark_wanted(request, assets):
 
 
 def gallery(request):
-    assets = Asset.objects.filter(
-        visibility=Asset.Visibility.PUBLIC, state=Asset.State.COMPLETE
-    ).select_related("owner")
+    assets = Asset.objects.filter(visibility=Asset.Visibility.PUBLIC, state=Asset.State.COMPLETE).select_related(
+        "owner"
+    )
     page = Paginator(assets, 48).get_page(request.GET.get("page"))
     _mark_wanted(request, page.object_list)
     return render(request, "icosa/gallery.html", {"page": page})

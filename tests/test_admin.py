@@ -1,4 +1,5 @@
 """Admin integration: toolbar button, actions with saved selections, the page token, history."""
+
 import json
 
 import jwt
@@ -94,7 +95,9 @@ def test_page_token_is_short_lived_and_needs_post_and_csrf(staff_user):
     assert response.status_code == 200
     body = response.json()
     assert body["expires_in"] == settings.JWT_PAGE_TOKEN_MINUTES * 60 <= 15 * 60
-    claims = jwt.decode(body["access_token"], settings.JWT_SECRET_KEY, algorithms=["HS256"], audience=settings.JWT_AUDIENCE)
+    claims = jwt.decode(
+        body["access_token"], settings.JWT_SECRET_KEY, algorithms=["HS256"], audience=settings.JWT_AUDIENCE
+    )
     assert claims["sub"] == str(staff_user.pk) and claims["purpose"] == "page"
     assert claims["exp"] - claims["iat"] == settings.JWT_PAGE_TOKEN_MINUTES * 60
     api = client.get("/api/v1/admin/assets/missing-thumbnails", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}")
@@ -124,7 +127,9 @@ def test_action_saves_selection_and_redirects(client, staff_user, action):
 
 def test_action_with_select_across_honours_filters_for_thousands(client, staff_user):
     client.force_login(staff_user)
-    Asset.objects.bulk_create([Asset(name=f"bulk {i}", url=f"bulk{i}", state=Asset.State.COMPLETE) for i in range(2500)])
+    Asset.objects.bulk_create(
+        [Asset(name=f"bulk {i}", url=f"bulk{i}", state=Asset.State.COMPLETE) for i in range(2500)]
+    )
     done = make_asset("done already")
     Asset.objects.filter(pk=done.pk).update(thumbnail="thumbnails/x.jpg")
     response = client.post(

@@ -1,4 +1,5 @@
 """The JWT API through Django's full stack: auth rules, listing, uploads, failures, claims."""
+
 import base64
 import json
 import time
@@ -15,7 +16,7 @@ from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailVersio
 from icosa.media import asset_folder
 from icosa.models import Asset, Format
 
-from .conftest import BIG_ID, b64, make_image
+from .conftest import b64, make_image
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +87,9 @@ def forged(claims=None, key=None, algorithm="HS256", **overrides):
 def unsigned_token(sub):
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     now = int(time.time())
-    body = json.dumps({"sub": str(sub), "iat": now, "exp": now + 600, "jti": "n", "aud": settings.JWT_AUDIENCE, "scope": "thumbnails"})
+    body = json.dumps(
+        {"sub": str(sub), "iat": now, "exp": now + 600, "jti": "n", "aud": settings.JWT_AUDIENCE, "scope": "thumbnails"}
+    )
     return f"{header}.{base64.urlsafe_b64encode(body.encode()).rstrip(b'=').decode()}."
 
 
@@ -94,12 +97,24 @@ TOKEN_CASES = {
     "no header": (lambda u: None, 401, "JWT token required"),
     "wrong scheme": (lambda u: f"Token {u.generate_jwt_token()}", 401, "JWT token required"),
     "garbage": (lambda u: "Bearer not.a.jwt", 401, "Invalid or expired JWT token"),
-    "expired": (lambda u: "Bearer " + forged(sub=str(u.pk), exp=int(time.time()) - 5), 401, "Invalid or expired JWT token"),
+    "expired": (
+        lambda u: "Bearer " + forged(sub=str(u.pk), exp=int(time.time()) - 5),
+        401,
+        "Invalid or expired JWT token",
+    ),
     "no exp": (lambda u: "Bearer " + forged(sub=str(u.pk), exp=None), 401, "Invalid or expired JWT token"),
-    "wrong key": (lambda u: "Bearer " + forged(sub=str(u.pk), key="another-secret-key-of-32-bytes-length!"), 401, "Invalid or expired JWT token"),
+    "wrong key": (
+        lambda u: "Bearer " + forged(sub=str(u.pk), key="another-secret-key-of-32-bytes-length!"),
+        401,
+        "Invalid or expired JWT token",
+    ),
     "alg none": (lambda u: "Bearer " + unsigned_token(u.pk), 401, "Invalid or expired JWT token"),
     "HS512": (lambda u: "Bearer " + forged(sub=str(u.pk), algorithm="HS512"), 401, "Invalid or expired JWT token"),
-    "wrong audience": (lambda u: "Bearer " + forged(sub=str(u.pk), aud="someone-else"), 401, "Invalid or expired JWT token"),
+    "wrong audience": (
+        lambda u: "Bearer " + forged(sub=str(u.pk), aud="someone-else"),
+        401,
+        "Invalid or expired JWT token",
+    ),
     "wrong scope": (lambda u: "Bearer " + forged(sub=str(u.pk), scope="profile"), 401, "Invalid or expired JWT token"),
     "unknown user": (lambda u: "Bearer " + forged(sub="987654321"), 401, "Invalid or expired JWT token"),
 }
@@ -139,7 +154,12 @@ def test_staff_without_thumbnail_permission_gets_403(client, staff_without_permi
     asset = make_asset()
     before = snapshot(asset)
     token = staff_without_permission.generate_jwt_token()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "r"}, HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = post(
+        client,
+        upload_url(asset.pk),
+        {"thumbnail_base64": b64(make_image()), "runner_id": "r"},
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
     assert response.status_code == 403
     assert response.json()["detail"].startswith("Admin access required")
     assert snapshot(asset) == before
@@ -188,7 +208,9 @@ def test_login_returns_a_bearer_token_with_required_claims(client, staff_user):
     assert body["expires_in"] == settings.JWT_ACCESS_TOKEN_MINUTES * 60
     header = jwt.get_unverified_header(body["access_token"])
     assert header["alg"] == "HS256"
-    claims = jwt.decode(body["access_token"], settings.JWT_SECRET_KEY, algorithms=["HS256"], audience=settings.JWT_AUDIENCE)
+    claims = jwt.decode(
+        body["access_token"], settings.JWT_SECRET_KEY, algorithms=["HS256"], audience=settings.JWT_AUDIENCE
+    )
     assert {"sub", "exp", "iat", "jti"} <= set(claims)
     assert claims["sub"] == str(staff_user.pk)
     with pytest.raises(jwt.InvalidSignatureError):
@@ -304,12 +326,18 @@ def test_listing_entry_for_a_multi_file_asset_is_complete(client, auth, superuse
     gltf = Format.objects.create(asset=asset, format_type="GLTF2", is_preferred_for_gallery_viewer=True)
     folder = f"assets/{asset.pk}"
     root = Resource.objects.create(asset=asset, format=gltf, file=f"{folder}/scene.gltf", contenttype="model/gltf+json")
-    Resource.objects.create(asset=asset, format=gltf, file=f"{folder}/bin/scene.bin", contenttype="application/octet-stream")
-    Resource.objects.create(asset=asset, format=gltf, external_url="https://cdn.example.com/t/wood.png?v=2", contenttype="image/png")
+    Resource.objects.create(
+        asset=asset, format=gltf, file=f"{folder}/bin/scene.bin", contenttype="application/octet-stream"
+    )
+    Resource.objects.create(
+        asset=asset, format=gltf, external_url="https://cdn.example.com/t/wood.png?v=2", contenttype="image/png"
+    )
     gltf.root_resource = root
     gltf.save()
     # A root file not filed under its format (older imports did that): still the root.
-    obj_root = Resource.objects.create(asset=asset, format=None, file=f"other/{asset.pk}/m.obj", contenttype="text/plain")
+    obj_root = Resource.objects.create(
+        asset=asset, format=None, file=f"other/{asset.pk}/m.obj", contenttype="text/plain"
+    )
     obj.root_resource = obj_root
     obj.save()
     ThumbnailFailure.objects.create(
@@ -335,9 +363,21 @@ def test_listing_entry_for_a_multi_file_asset_is_complete(client, auth, superuse
                     "root_url": f"/media/{folder}/scene.gltf",
                     "is_preferred": True,
                     "resources": [
-                        {"url": f"/media/{folder}/scene.gltf", "filename": "scene.gltf", "contenttype": "model/gltf+json"},
-                        {"url": f"/media/{folder}/bin/scene.bin", "filename": "bin/scene.bin", "contenttype": "application/octet-stream"},
-                        {"url": "https://cdn.example.com/t/wood.png?v=2", "filename": "wood.png", "contenttype": "image/png"},
+                        {
+                            "url": f"/media/{folder}/scene.gltf",
+                            "filename": "scene.gltf",
+                            "contenttype": "model/gltf+json",
+                        },
+                        {
+                            "url": f"/media/{folder}/bin/scene.bin",
+                            "filename": "bin/scene.bin",
+                            "contenttype": "application/octet-stream",
+                        },
+                        {
+                            "url": "https://cdn.example.com/t/wood.png?v=2",
+                            "filename": "wood.png",
+                            "contenttype": "image/png",
+                        },
                     ],
                 },
                 {
@@ -447,7 +487,12 @@ def test_upload_with_id_above_2_53_round_trips_from_list(client, auth, staff_use
 def test_upload_accepts_jpeg_and_png_as_raw_or_data_url(client, auth, data_url, fmt):
     asset = make_asset()
     mime = "image/png" if fmt == "PNG" else "image/jpeg"
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image(fmt=fmt), data_url=data_url, mime=mime), "runner_id": "r"}, **auth)
+    response = post(
+        client,
+        upload_url(asset.pk),
+        {"thumbnail_base64": b64(make_image(fmt=fmt), data_url=data_url, mime=mime), "runner_id": "r"},
+        **auth,
+    )
     assert response.status_code == 200, response.content
     asset.refresh_from_db()
     assert asset.thumbnail_contenttype == "image/jpeg"
@@ -455,7 +500,9 @@ def test_upload_accepts_jpeg_and_png_as_raw_or_data_url(client, auth, data_url, 
 
 def test_large_capture_is_downscaled_for_preview(client, auth):
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image((2560, 1600))), "runner_id": "r"}, **auth)
+    response = post(
+        client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image((2560, 1600))), "runner_id": "r"}, **auth
+    )
     assert response.status_code == 200
     asset.refresh_from_db()
     with default_storage.open(asset.preview_image.name) as f:
@@ -472,7 +519,9 @@ def test_exif_orientation_is_applied(client, auth):
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", exif=exif)
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(buffer.getvalue()), "runner_id": "r"}, **auth)
+    response = post(
+        client, upload_url(asset.pk), {"thumbnail_base64": b64(buffer.getvalue()), "runner_id": "r"}, **auth
+    )
     assert response.status_code == 200
     asset.refresh_from_db()
     with default_storage.open(asset.preview_image.name) as f:
@@ -504,8 +553,19 @@ BAD_UPLOADS = {
     "not base64": ("@@@###", 422, "not valid base64"),
     "bad padding": ("QUJD=", 422, "not valid base64"),
     "text": (b64(b"hello world, not an image at all", data_url=False), 415, "Unsupported image type: text/plain"),
-    "html": (b64(b"<!doctype html><html><body>hi</body></html>", data_url=False), 415, "Unsupported image type: text/html"),
-    "svg": (b64(b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>', data_url=False), 415, "Unsupported image type: image/svg+xml"),
+    "html": (
+        b64(b"<!doctype html><html><body>hi</body></html>", data_url=False),
+        415,
+        "Unsupported image type: text/html",
+    ),
+    "svg": (
+        b64(
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+            data_url=False,
+        ),
+        415,
+        "Unsupported image type: image/svg+xml",
+    ),
     "gif": (b64(make_image(fmt="GIF"), data_url=False), 415, "Unsupported image type: image/gif"),
     "webp named jpeg": (b64(make_image(fmt="WEBP"), mime="image/jpeg"), 415, "Unsupported image type: image/webp"),
     "truncated jpeg": (b64(make_image()[:600]), 422, "Image could not be decoded"),
@@ -541,7 +601,12 @@ def test_body_over_the_request_cap_is_refused_before_reading(client, auth, setti
 def test_decompression_bomb_is_refused(client, auth, settings):
     settings.THUMBNAIL_MAX_PIXELS = 1000 * 1000
     asset = make_asset()
-    response = post(client, upload_url(asset.pk), {"thumbnail_base64": b64(make_image((2000, 1000), fmt="PNG"), mime="image/png"), "runner_id": "r"}, **auth)
+    response = post(
+        client,
+        upload_url(asset.pk),
+        {"thumbnail_base64": b64(make_image((2000, 1000), fmt="PNG"), mime="image/png"), "runner_id": "r"},
+        **auth,
+    )
     assert response.status_code == 413
     assert "exceed the limit" in response.json()["detail"]
     asset.refresh_from_db()
@@ -644,15 +709,30 @@ def test_upload_and_failure_end_the_lease_and_other_runners_get_409(client, auth
     refused = post(client, upload_url(a.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "intruder"}, **auth)
     assert refused.status_code == 409
     assert refused.json() == {"detail": f"Asset {a.pk} is leased to another runner"}
-    assert post(client, upload_url(a.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "owner"}, **auth).status_code == 200
-    assert post(client, f"/api/v1/admin/assets/{b.pk}/thumbnail-failure", {"reason": "timeout", "runner_id": "owner"}, **auth).status_code == 200
+    assert (
+        post(
+            client, upload_url(a.pk), {"thumbnail_base64": b64(make_image()), "runner_id": "owner"}, **auth
+        ).status_code
+        == 200
+    )
+    assert (
+        post(
+            client,
+            f"/api/v1/admin/assets/{b.pk}/thumbnail-failure",
+            {"reason": "timeout", "runner_id": "owner"},
+            **auth,
+        ).status_code
+        == 200
+    )
     assert not ThumbnailClaim.objects.exists()
 
 
 def test_release_gives_assets_back(client, auth):
     a = make_asset()
     claim(client, auth, "r1")
-    response = post(client, "/api/v1/admin/thumbnail-jobs/release", {"runner_id": "r1", "asset_ids": [str(a.pk)]}, **auth)
+    response = post(
+        client, "/api/v1/admin/thumbnail-jobs/release", {"runner_id": "r1", "asset_ids": [str(a.pk)]}, **auth
+    )
     assert response.json() == {"released": 1}
     assert [x["id"] for x in claim(client, auth, "r2").json()["assets"]] == [str(a.pk)]
 

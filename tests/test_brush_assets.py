@@ -1,4 +1,5 @@
 """Brush assets: the page config key and the local folder this app serves."""
+
 import pytest
 from django.urls import reverse
 

@@ -1,4 +1,5 @@
 """import_assets, create_jwt and setup_demo, run through call_command."""
+
 import json
 from io import StringIO
 from pathlib import Path
@@ -46,18 +47,25 @@ def test_import_unknown_owner_and_missing_path_fail_cleanly(ok_models):
 
 
 def test_multi_file_gltf_brings_its_sidecars(tmp_path):
-    import trimesh
 
     folder = tmp_path / "ship"
     (folder / "textures").mkdir(parents=True)
     (folder / "ship.bin").write_bytes(b"\0" * 36)
     (folder / "textures" / "hull.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (folder / "unrelated.txt").write_text("not referenced")
-    (folder / "ship.gltf").write_text(json.dumps({
-        "asset": {"version": "2.0"},
-        "buffers": [{"uri": "ship.bin", "byteLength": 36}],
-        "images": [{"uri": "textures/hull.png"}, {"uri": "data:image/png;base64,AAAA"}, {"uri": "../../etc/passwd"}],
-    }))
+    (folder / "ship.gltf").write_text(
+        json.dumps(
+            {
+                "asset": {"version": "2.0"},
+                "buffers": [{"uri": "ship.bin", "byteLength": 36}],
+                "images": [
+                    {"uri": "textures/hull.png"},
+                    {"uri": "data:image/png;base64,AAAA"},
+                    {"uri": "../../etc/passwd"},
+                ],
+            }
+        )
+    )
     run("import_assets", str(folder))
     asset = Asset.objects.get()
     names = sorted(r.file.name for r in asset.resources.all())

@@ -1,4 +1,5 @@
 """Quality records and the extra sizes/formats of a thumbnail (issue 13, server side)."""
+
 import io
 import json
 import threading
@@ -20,7 +21,13 @@ from .fixtures.derivs import transparent_png
 
 pytestmark = pytest.mark.django_db
 
-FLAGGED = {"coverage": 0.41, "margin": 0.06, "luminance": 0.02, "contrast": 0.03, "flags": ["dark_subject", "low_contrast"]}
+FLAGGED = {
+    "coverage": 0.41,
+    "margin": 0.06,
+    "luminance": 0.02,
+    "contrast": 0.03,
+    "flags": ["dark_subject", "low_contrast"],
+}
 CLEAN = {"coverage": 0.52, "margin": 0.06, "luminance": 0.48, "contrast": 0.3, "flags": []}
 
 
@@ -52,7 +59,7 @@ def upload(client, auth, asset, content=None, *, quality=None, mime="image/jpeg"
 
 
 def stored_name(url):
-    return unquote(url[len(django_settings.MEDIA_URL):])
+    return unquote(url[len(django_settings.MEDIA_URL) :])
 
 
 def opened(item):
@@ -222,9 +229,7 @@ def test_derivatives_of_a_version_pruned_meanwhile_leave_no_files(staff_user):
         services.store_extra_derivatives(asset_id=asset.pk, version_id=999999, derivatives=derivatives)
     assert not ThumbnailDerivative.objects.exists()
     folder = default_storage.exists("thumbnails") and default_storage.listdir("thumbnails")
-    assert not folder or not any(
-        default_storage.listdir(f"thumbnails/{d}")[1] for d in folder[0]
-    )
+    assert not folder or not any(default_storage.listdir(f"thumbnails/{d}")[1] for d in folder[0])
 
 
 def test_revert_lists_the_same_files_and_they_stay_referenced(client, auth):
@@ -255,11 +260,11 @@ def test_gallery_uses_picture_with_webp_first_and_jpeg_fallback(client, auth):
     assert webp < jpeg < page.index('<img src="')
     for item in listing:
         if item["kind"] == "thumbnail":
-            assert f'{item["url"]} {item["width"]}w' in page
+            assert f"{item['url']} {item['width']}w" in page
     asset.refresh_from_db()
     detail = client.get(asset.get_absolute_url()).content.decode()
     preview_webp = next(d for d in listing if d["kind"] == "preview" and d["format"] == "WEBP")
-    assert f'{preview_webp["url"]} 1280w' in detail and 'class="preview"' in detail
+    assert f"{preview_webp['url']} 1280w" in detail and 'class="preview"' in detail
 
 
 def test_gallery_query_count_does_not_grow_with_cards(client, auth, django_assert_max_num_queries):

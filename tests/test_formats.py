@@ -1,4 +1,5 @@
 """The format table and import recognition, without a browser."""
+
 import io
 import json
 import os
@@ -164,14 +165,18 @@ def test_one_folder_one_stem_is_one_asset_with_sibling_formats(db, tmp_path):
     folder.mkdir()
     (folder / "all_brushes.tilt").write_bytes(b"tilt")
     (folder / "all_brushes.glb").write_bytes(b"glTF" + struct.pack("<II", 2, 12))
-    (folder / "all_brushes.gltf").write_text(json.dumps({"asset": {"version": "1.1"}, "buffers": {"b": {"uri": "all_brushes.bin"}}}))
+    (folder / "all_brushes.gltf").write_text(
+        json.dumps({"asset": {"version": "1.1"}, "buffers": {"b": {"uri": "all_brushes.bin"}}})
+    )
     (folder / "all_brushes.bin").write_bytes(bytes(8))
     (folder / "other.stl").write_bytes(bytes(84))
     out = run("import_assets", str(folder))
     assert "Imported 2 assets." in out
     sketch = Asset.objects.get(name="all brushes")
     assert [(f.format_type, f.is_preferred_for_gallery_viewer) for f in sketch.formats.order_by("id")] == [
-        ("GLB", True), ("GLTF1", False), ("TILT", False)
+        ("GLB", True),
+        ("GLTF1", False),
+        ("TILT", False),
     ]
     gltf1 = sketch.formats.get(format_type="GLTF1")
     assert sorted(r.filename for r in gltf1.resources.all()) == ["all_brushes.bin", "all_brushes.gltf"]

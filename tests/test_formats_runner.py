@@ -2,6 +2,7 @@
 the stored thumbnails, and the fallback to an asset's next format. Lives outside
 tests/browser because the command runs its own event loop (Playwright's sync API holds one
 there)."""
+
 from io import StringIO
 
 import pytest

@@ -1,4 +1,5 @@
 """The gallery data model: big ids, derived viewer compatibility, owner-less assets."""
+
 import pytest
 from django.db import connection
 

@@ -34,17 +34,11 @@ ASSETS = 30
 
 def test_three_runners_share_one_gallery(live_server, staff_user, tmp_path):
     start_ids_above_2_53()
-    assets = [
-        import_model(path)
-        for path in write_demo_models(tmp_path / "models", count=ASSETS)
-    ]
+    assets = [import_model(path) for path in write_demo_models(tmp_path / "models", count=ASSETS)]
     token = staff_user.generate_jwt_token()
 
     runners = [
-        start_runner(
-            live_server.url, token, "--runner-id", f"runner-{n}", "--batch-size", "3"
-        )
-        for n in range(RUNNERS)
+        start_runner(live_server.url, token, "--runner-id", f"runner-{n}", "--batch-size", "3") for n in range(RUNNERS)
     ]
     outputs = []
     try:
@@ -58,11 +52,7 @@ def test_three_runners_share_one_gallery(live_server, staff_user, tmp_path):
     report = "\n".join(outputs)
 
     assert [runner.returncode for runner in runners] == [0] * RUNNERS, report
-    uploads = dict(
-        ThumbnailVersion.objects.values_list("asset")
-        .annotate(n=Count("id"))
-        .values_list("asset", "n")
-    )
+    uploads = dict(ThumbnailVersion.objects.values_list("asset").annotate(n=Count("id")).values_list("asset", "n"))
     assert uploads == {asset.pk: 1 for asset in assets}, report
     assert not Asset.objects.filter(thumbnail="").exists()
     assert not ThumbnailClaim.objects.exists()

@@ -4,9 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 from django.urls import reverse
-from django.utils import timezone
 
 from admin_tools import priority, runs
 from admin_tools.selectors import missing_thumbnails
@@ -20,9 +18,7 @@ def make(name, *, state=Asset.State.COMPLETE, backlog=False, **fields):
     Format.objects.create(asset=asset, format_type="GLB")
     if backlog:
         # What the migration leaves every asset that existed before priorities.
-        Asset.objects.filter(pk=asset.pk).update(
-            thumbnail_priority=ThumbnailPriority.BACKLOG, thumbnail_queued_at=None
-        )
+        Asset.objects.filter(pk=asset.pk).update(thumbnail_priority=ThumbnailPriority.BACKLOG, thumbnail_queued_at=None)
     Asset.objects.filter(pk=asset.pk).update(is_viewer_compatible=True)
     return Asset.objects.get(pk=asset.pk)
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.test import TestCase
 from django.core.management.base import CommandError
+from django.test import TestCase
 
 from admin_tools import services
 from admin_tools.models import ThumbnailVersion
@@ -27,9 +27,7 @@ COLOURS = ["red", "green", "blue", "orange", "purple", "black"]
 def files_on_disk(root):
     if not root.exists():
         return []
-    return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
-    )
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 # Two JPEGs per version plus its extra derivatives (card 256/512/1024 as WebP, 256/1024 as
@@ -76,9 +74,7 @@ def history(media_root, staff_user):
     }
 
 
-def test_prune_keeps_the_newest_earlier_versions_and_the_current_one(
-    history, media_root
-):
+def test_prune_keeps_the_newest_earlier_versions_and_the_current_one(history, media_root):
     """--keep 1 leaves the current version plus one earlier one per asset."""
     busy, (b1, b2, b3, b4) = history["busy"]
     quiet, (q1, q2) = history["quiet"]
@@ -116,9 +112,7 @@ def test_prune_keep_zero_leaves_only_current_files(history, media_root):
     assert f"Removed 4 thumbnail versions and {4 * PER_VERSION} files" in out
     current = version_files(busy_versions[-1]) + version_files(quiet_versions[-1])
     assert files_on_disk(media_root) == sorted(current)
-    assert list(
-        ThumbnailVersion.objects.order_by("pk").values_list("pk", flat=True)
-    ) == [
+    assert list(ThumbnailVersion.objects.order_by("pk").values_list("pk", flat=True)) == [
         busy_versions[-1].pk,
         quiet_versions[-1].pk,
     ]
@@ -136,9 +130,7 @@ def test_prune_dry_run_reports_and_removes_nothing(history, media_root):
 
     out, _ = run("prune_thumbnails", keep=1, dry_run=True)
 
-    assert (
-        f"Would remove 2 thumbnail versions and {2 * PER_VERSION} files, freeing {freed} bytes." in out
-    )
+    assert f"Would remove 2 thumbnail versions and {2 * PER_VERSION} files, freeing {freed} bytes." in out
     assert files_on_disk(media_root) == before_files
     assert ThumbnailVersion.objects.count() == before_versions
 
@@ -190,9 +182,7 @@ def test_prune_after_revert_never_deletes_the_now_current_file(media_root, staff
     assert (media_root / asset.preview_image.name).is_file()
 
 
-def test_prune_keeps_an_earlier_version_that_shares_files_with_a_kept_one(
-    media_root, staff_user
-):
+def test_prune_keeps_an_earlier_version_that_shares_files_with_a_kept_one(media_root, staff_user):
     """A pruned version's files survive while a kept revert record uses them."""
     asset = Asset.objects.create(name="Shared", state=Asset.State.COMPLETE)
     v1, v2 = regenerate(asset, staff_user, 2)
@@ -217,9 +207,7 @@ def test_prune_never_deletes_what_the_asset_points_at(media_root, staff_user):
     """Even if asset row and current version disagree, the asset's files stay."""
     asset = Asset.objects.create(name="Edited by hand", state=Asset.State.COMPLETE)
     v1, v2 = regenerate(asset, staff_user, 2)
-    Asset.objects.filter(pk=asset.pk).update(
-        thumbnail=v1.thumbnail.name, preview_image=v1.preview_image.name
-    )
+    Asset.objects.filter(pk=asset.pk).update(thumbnail=v1.thumbnail.name, preview_image=v1.preview_image.name)
 
     v1_extras = version_files(v1)[2:]  # the asset row names only the two JPEGs
     freed = size_of(v1_extras)
@@ -267,9 +255,7 @@ def orphans(media_root, staff_user):
             ),
             write("thumbnails/424242/deep/stray.jpg", b"y" * 50, age_minutes=61),
         ],
-        "fresh": [
-            write(f"thumbnails/{asset.pk}/in-flight-thumb-512x320.jpg", age_minutes=5)
-        ],
+        "fresh": [write(f"thumbnails/{asset.pk}/in-flight-thumb-512x320.jpg", age_minutes=5)],
         "elsewhere": [write("assets/1/model.glb", b"glTF", age_minutes=600)],
     }
 
@@ -280,18 +266,14 @@ def test_clean_orphans_deletes_only_old_unreferenced_files(orphans, media_root):
 
     assert "Deleted 2 orphan files (150 bytes)." in out
     assert "1 unreferenced but newer than 60 minutes" in out
-    assert files_on_disk(media_root) == sorted(
-        orphans["referenced"] + orphans["fresh"] + orphans["elsewhere"]
-    )
+    assert files_on_disk(media_root) == sorted(orphans["referenced"] + orphans["fresh"] + orphans["elsewhere"])
 
 
 def test_clean_orphans_min_age_zero_takes_fresh_files_too(orphans, media_root):
     out, _ = run("clean_orphan_thumbnails", min_age=0)
 
     assert "Deleted 3 orphan files" in out
-    assert files_on_disk(media_root) == sorted(
-        orphans["referenced"] + orphans["elsewhere"]
-    )
+    assert files_on_disk(media_root) == sorted(orphans["referenced"] + orphans["elsewhere"])
 
 
 def test_clean_orphans_dry_run_lists_and_keeps(orphans, media_root):
@@ -325,9 +307,7 @@ def test_clean_orphans_with_empty_storage(media_root):
     assert "Nothing to delete." in out
 
 
-def test_clean_orphans_asks_in_a_terminal_and_keeps_files_on_no(
-    orphans, media_root, monkeypatch
-):
+def test_clean_orphans_asks_in_a_terminal_and_keeps_files_on_no(orphans, media_root, monkeypatch):
     """Interactive runs confirm first; anything but 'yes' deletes nothing."""
     before = files_on_disk(media_root)
     monkeypatch.setattr("sys.stdin", FakeTerminal())

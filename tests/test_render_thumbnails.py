@@ -53,16 +53,12 @@ def assert_real_thumbnail(asset):
         image = Image.open(handle).convert("RGB")
         image.load()
     assert image.size == (512, 320)
-    assert (
-        max(ImageStat.Stat(image).stddev) > 10
-    ), f"{asset.name}: the thumbnail is uniform"
+    assert max(ImageStat.Stat(image).stddev) > 10, f"{asset.name}: the thumbnail is uniform"
     w, h = image.size
-    centre = ImageStat.Stat(
-        image.crop((w // 2 - 32, h // 2 - 20, w // 2 + 32, h // 2 + 20))
-    ).mean
-    assert (
-        max(abs(c - b) for c, b in zip(centre, BACKGROUND, strict=False)) > 20
-    ), f"{asset.name}: the centre of the thumbnail is background"
+    centre = ImageStat.Stat(image.crop((w // 2 - 32, h // 2 - 20, w // 2 + 32, h // 2 + 20))).mean
+    assert max(abs(c - b) for c, b in zip(centre, BACKGROUND, strict=False)) > 20, (
+        f"{asset.name}: the centre of the thumbnail is background"
+    )
 
 
 def runner_env():
@@ -138,9 +134,7 @@ def wait_for(condition, *, timeout=90, what="condition"):
 
 @pytest.fixture
 def demo_assets(tmp_path):
-    return [
-        import_fixture(path) for path in write_demo_models(tmp_path / "models", count=8)
-    ]
+    return [import_fixture(path) for path in write_demo_models(tmp_path / "models", count=8)]
 
 
 def test_sample_models_render_and_bad_ones_fail(superuser, tmp_path, ok_models, bad_models):
@@ -172,11 +166,7 @@ def test_sample_models_render_and_bad_ones_fail(superuser, tmp_path, ok_models, 
     assert f"{len(bad)} assets failed." in err
 
     data = json.loads(report.read_text())
-    assert (
-        data["done"] == len(ok)
-        and data["failed"] == len(bad)
-        and data["exit_code"] == 1
-    )
+    assert data["done"] == len(ok) and data["failed"] == len(bad) and data["exit_code"] == 1
     assert sum(data["failure_reasons"].values()) == len(bad)
     assert {a["asset_id"] for a in data["assets"]} == {str(a.pk) for a in ok + bad}
     assert data["median_ms"] > 0 and data["models_per_minute"] > 0
@@ -204,10 +194,7 @@ def test_asset_ids_select_and_force_regenerates(superuser, sample_models):
     assert ThumbnailVersion.objects.filter(asset=duck).count() == 2
     assert ThumbnailVersion.objects.filter(asset=duck, is_current=True).count() == 1
     assert_real_thumbnail(duck)
-    assert (
-        ThumbnailVersion.objects.get(asset=duck, is_current=True).thumbnail.name
-        != first
-    )
+    assert ThumbnailVersion.objects.get(asset=duck, is_current=True).thumbnail.name != first
     box.refresh_from_db()
     assert not box.thumbnail
 
@@ -243,49 +230,34 @@ def test_filters_reach_the_api(superuser, staff_user, sample_models):
     assert "0 assets would be rendered" in out and f"  {other.pk}  " not in out
 
 
-def test_expired_lease_of_killed_runner_is_taken_over(
-    live_server, staff_user, settings, demo_assets
-):
+def test_expired_lease_of_killed_runner_is_taken_over(live_server, staff_user, settings, demo_assets):
     """A runner killed mid-batch keeps its leases until they expire; then another does them."""
     settings.THUMBNAIL_CLAIM_SECONDS = 5
     token = staff_user.generate_jwt_token()
-    doomed = start_runner(
-        live_server.url, token, "--runner-id", "doomed", "--batch-size", "8"
-    )
+    doomed = start_runner(live_server.url, token, "--runner-id", "doomed", "--batch-size", "8")
     try:
         wait_for(
-            lambda: ThumbnailClaim.objects.filter(runner_id="doomed").exists()
-            or doomed.poll() is not None,
+            lambda: ThumbnailClaim.objects.filter(runner_id="doomed").exists() or doomed.poll() is not None,
             what="the first runner to claim work",
         )
     finally:
         kill_tree(doomed)
-    stranded = set(
-        ThumbnailClaim.objects.filter(runner_id="doomed").values_list(
-            "asset_id", flat=True
-        )
-    )
+    stranded = set(ThumbnailClaim.objects.filter(runner_id="doomed").values_list("asset_id", flat=True))
     stranded -= set(ThumbnailVersion.objects.values_list("asset_id", flat=True))
     assert stranded, doomed.stdout.read()
 
     # While the leases last, nobody else gets those assets.
     early = ThumbnailApi(live_server.url + "/api/v1", token, runner_id="early")
     assert not {int(a["id"]) for a in early.claim(count=10)["assets"]} & stranded
-    expiry = max(
-        ThumbnailClaim.objects.filter(asset_id__in=stranded).values_list(
-            "expires_at", flat=True
-        )
-    )
+    expiry = max(ThumbnailClaim.objects.filter(asset_id__in=stranded).values_list("expires_at", flat=True))
     time.sleep(max(0.0, (expiry - timezone.now()).total_seconds()) + 0.2)
     # An upload the killed runner had already sent may still have landed (and released
     # its lease) after the first look; what is left now is what nobody will finish.
-    stranded = set(
-        ThumbnailClaim.objects.filter(runner_id="doomed").values_list("asset_id", flat=True)
-    ) - set(ThumbnailVersion.objects.values_list("asset_id", flat=True))
-    assert stranded
-    code, out, err = render(
-        "--server", live_server.url, "--token-file", token_file(token), "--runner-id", "rescuer"
+    stranded = set(ThumbnailClaim.objects.filter(runner_id="doomed").values_list("asset_id", flat=True)) - set(
+        ThumbnailVersion.objects.values_list("asset_id", flat=True)
     )
+    assert stranded
+    code, out, err = render("--server", live_server.url, "--token-file", token_file(token), "--runner-id", "rescuer")
 
     assert code == 0, out + err
     for asset_id in stranded:
@@ -298,15 +270,11 @@ def test_expired_lease_of_killed_runner_is_taken_over(
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_releases_claims_and_a_rerun_continues(
-    live_server, staff_user, demo_assets, stop
-):
+def test_ctrl_c_releases_claims_and_a_rerun_continues(live_server, staff_user, demo_assets, stop):
     """SIGINT (Ctrl-C) or SIGTERM (a stopped service): the in-flight asset is aborted, leases
     released, summary printed; rerun finishes."""
     token = staff_user.generate_jwt_token()
-    runner = start_runner(
-        live_server.url, token, "--runner-id", "interrupted", "--batch-size", "8"
-    )
+    runner = start_runner(live_server.url, token, "--runner-id", "interrupted", "--batch-size", "8")
     try:
         wait_for(
             lambda: ThumbnailVersion.objects.exists() or runner.poll() is not None,
@@ -336,9 +304,7 @@ def test_ctrl_c_releases_claims_and_a_rerun_continues(
         assert ThumbnailVersion.objects.filter(asset=asset).count() == 1
 
 
-def test_crashed_page_is_restarted_and_the_run_goes_on(
-    live_server, staff_user, demo_assets
-):
+def test_crashed_page_is_restarted_and_the_run_goes_on(live_server, staff_user, demo_assets):
     """Killing Chromium's renderer process mid-run costs at most the asset in flight."""
     token = staff_user.generate_jwt_token()
     runner = start_runner(live_server.url, token, "--runner-id", "crashy")
@@ -347,9 +313,7 @@ def test_crashed_page_is_restarted_and_the_run_goes_on(
             lambda: ThumbnailVersion.objects.exists() or runner.poll() is not None,
             what="the first thumbnail",
         )
-        renderers = [
-            pid for pid in descendants(runner.pid) if "--type=renderer" in cmdline(pid)
-        ]
+        renderers = [pid for pid in descendants(runner.pid) if "--type=renderer" in cmdline(pid)]
         assert renderers
         for pid in renderers:
             os.kill(pid, signal.SIGKILL)
@@ -391,9 +355,7 @@ def test_no_webgl_exits_2(superuser, tmp_path, ok_models):
     """A Chromium without WebGL cannot work at all: exit 2 with the page's own error."""
     import_fixture(ok_models[0])
     wrapper = tmp_path / "chromium-without-webgl"
-    wrapper.write_text(
-        '#!/bin/sh\nexec /usr/bin/chromium --disable-webgl --disable-3d-apis "$@"\n'
-    )
+    wrapper.write_text('#!/bin/sh\nexec /usr/bin/chromium --disable-webgl --disable-3d-apis "$@"\n')
     wrapper.chmod(0o755)
 
     code, out, err = render("--chromium", str(wrapper))

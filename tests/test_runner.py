@@ -94,12 +94,23 @@ class FakePage:
             self.alive = False
             raise PageCrashed("The page crashed: Target crashed")
         if outcome == "fatal":
-            return {"uploading": False, "result": {"status": FAILED, "reason": "upload_rejected", "detail": "Admin access required", "fatal": True}}
+            return {
+                "uploading": False,
+                "result": {
+                    "status": FAILED,
+                    "reason": "upload_rejected",
+                    "detail": "Admin access required",
+                    "fatal": True,
+                },
+            }
         if outcome == "skip":
             return {"uploading": False, "result": {"status": SKIPPED, "reason": "aborted", "detail": "Skipped"}}
         if outcome == "bad":
             answer = self.api.report_failure(asset["id"], reason="load_error", detail="not a model")
-            return {"uploading": False, "result": {"status": FAILED, "reason": "load_error", "attempts": answer["attempts"]}}
+            return {
+                "uploading": False,
+                "result": {"status": FAILED, "reason": "load_error", "attempts": answer["attempts"]},
+            }
         self._results[str(asset["id"])] = outcome
         return {"uploading": True}
 

@@ -62,9 +62,11 @@ def test_without_a_run_id_a_claim_keeps_no_memory(staff_user):
 
 
 def test_a_forced_run_regenerates_only_what_existed_when_it_started(staff_user):
-    old, = make_assets(1, thumbnail="thumbnails/old.jpg", thumbnail_generated_at=timezone.now() - timedelta(days=1))
+    (old,) = make_assets(1, thumbnail="thumbnails/old.jpg", thumbnail_generated_at=timezone.now() - timedelta(days=1))
     run = runs.start_run("forced", user=staff_user)
-    newer, = make_assets(1, thumbnail="thumbnails/new.jpg", thumbnail_generated_at=run.started_at + timedelta(seconds=1))
+    (newer,) = make_assets(
+        1, thumbnail="thumbnails/new.jpg", thumbnail_generated_at=run.started_at + timedelta(seconds=1)
+    )
     claimed = runs.claim(user=staff_user, runner_id="forced", run_id="forced", count=10, force=True)
     assert claimed.asset_ids == [old.pk]
     assert newer.pk not in claimed.asset_ids

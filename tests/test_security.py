@@ -5,6 +5,7 @@ stale tokens, throttling bypasses, model URLs that reach inside the network, lea
 oversized input. Each asserts the refusal, its message, and that no database row or stored
 file changed (``unchanged``). HTTP attacks go through ``live_server`` with real requests.
 """
+
 import http.server as http_server
 import io
 import json
@@ -18,7 +19,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import jwt
@@ -32,7 +32,6 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test import TestCase
-from django.utils import timezone
 
 from admin_tools import runs, services
 from admin_tools.management.commands.render_thumbnails import Command as RenderCommand
@@ -64,7 +63,11 @@ def state(media_root):
     """Every row of every model and every stored file with its bytes."""
     rows = {model.__name__: list(model.objects.order_by("pk").values()) for model in MODELS}
     root = Path(media_root)
-    files = {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+    files = (
+        {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        if root.exists()
+        else {}
+    )
     return rows, files
 
 
@@ -143,9 +146,19 @@ MEDIA_CASES = {
     "glb model": ("scene.glb", b"glTF\x02\x00\x00\x00", "model/gltf-binary", "inline"),
     "gltf json": ("scene.gltf", b'{"asset":{"version":"2.0"}}', "model/gltf+json", "inline"),
     "png texture": ("wood.png", make_image((8, 8), fmt="PNG"), "image/png", "inline"),
-    "svg with script": ("evil.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "application/octet-stream", "attachment"),
+    "svg with script": (
+        "evil.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        "application/octet-stream",
+        "attachment",
+    ),
     "html page": ("evil.html", b"<script>fetch('/admin/')</script>", "application/octet-stream", "attachment"),
-    "html named .bin is still bytes": ("evil.bin", b"<html><script>alert(1)</script>", "application/octet-stream", "inline"),
+    "html named .bin is still bytes": (
+        "evil.bin",
+        b"<html><script>alert(1)</script>",
+        "application/octet-stream",
+        "inline",
+    ),
 }
 
 
@@ -181,8 +194,14 @@ RESOURCE_REFUSALS = {
     "javascript url": ({"external_url": "javascript:alert(1)"}, "Enter a valid URL."),
     "file url": ({"external_url": "file:///etc/passwd"}, "Enter a valid URL."),
     "ftp url": ({"external_url": "ftp://example.com/m.glb"}, "Enter a valid URL."),
-    "svg content type": ({"file": "assets/1/x/m.glb", "contenttype": "image/svg+xml"}, "image/svg+xml: a resource's content type"),
-    "html content type": ({"file": "assets/1/x/m.glb", "contenttype": "text/html"}, "text/html: a resource's content type"),
+    "svg content type": (
+        {"file": "assets/1/x/m.glb", "contenttype": "image/svg+xml"},
+        "image/svg+xml: a resource's content type",
+    ),
+    "html content type": (
+        {"file": "assets/1/x/m.glb", "contenttype": "text/html"},
+        "text/html: a resource's content type",
+    ),
 }
 
 
@@ -237,7 +256,8 @@ def test_private_files_need_a_signed_link_or_access(live_server, client, media_r
     assert name != f"assets/{asset.pk}/scene.glb" and media.asset_folder(asset.pk) in name
     token = staff_user.generate_jwt_token()
     status, _, raw = http(
-        "GET", f"{live_server.url}/api/v1/admin/assets/missing-thumbnails?asset_ids={asset.pk}",
+        "GET",
+        f"{live_server.url}/api/v1/admin/assets/missing-thumbnails?asset_ids={asset.pk}",
         headers={"Authorization": f"Bearer {token}"},
     )
     link = json.loads(raw)["assets"][0]["formats"][0]["resources"][0]["url"]
@@ -282,7 +302,9 @@ def test_staff_and_owner_sessions_read_private_files(client, staff_user, plain_u
 
 
 def test_dev_keys_only_with_debug():
-    production = settings_in_child({k: v for k, v in PRODUCTION_ENV.items() if "KEY" not in k} | {"DJANGO_INSECURE_DEV_KEYS": "1"})
+    production = settings_in_child(
+        {k: v for k, v in PRODUCTION_ENV.items() if "KEY" not in k} | {"DJANGO_INSECURE_DEV_KEYS": "1"}
+    )
     assert production["SECRET_KEY"] == "" and production["JWT_SECRET_KEY"] == ""
     debug = settings_in_child({"DJANGO_DEBUG": "1"})
     assert debug["JWT_SECRET_KEY"] == debug["DEV_JWT_SECRET_KEY"]
@@ -297,7 +319,12 @@ def test_a_server_without_keys_refuses_to_start():
     env = {k: v for k, v in PRODUCTION_ENV.items() if "KEY" not in k} | {"DJANGO_INSECURE_DEV_KEYS": "1"}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "JWT_"))}
     result = subprocess.run(
-        [sys.executable, "-c", "import config.wsgi"], cwd=PROJECT, env={**base, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", "import config.wsgi"],
+        cwd=PROJECT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY and JWT_SECRET_KEY not set" in result.stderr
@@ -317,12 +344,16 @@ def forge(user, *, key=None, **claims):
         "sub": str(user.pk), "iat": now, "exp": now + 600, "jti": "a" * 32, "aud": settings.JWT_AUDIENCE,
         "scope": "thumbnails", "ver": user.token_version, **claims,
     }  # fmt: skip
-    return jwt.encode({k: v for k, v in payload.items() if v is not None}, key or settings.JWT_SECRET_KEY, algorithm="HS256")
+    return jwt.encode(
+        {k: v for k, v in payload.items() if v is not None}, key or settings.JWT_SECRET_KEY, algorithm="HS256"
+    )
 
 
 TOKEN_ATTACKS = {
     "three-year token": lambda u: forge(u, exp=int(time.time()) + 3 * 365 * 86400),
-    "dev key": lambda u: forge(u, key=settings.DEV_JWT_SECRET_KEY if hasattr(settings, "DEV_JWT_SECRET_KEY") else "x" * 40),
+    "dev key": lambda u: forge(
+        u, key=settings.DEV_JWT_SECRET_KEY if hasattr(settings, "DEV_JWT_SECRET_KEY") else "x" * 40
+    ),
     "non-numeric sub": lambda u: forge(u, sub="abc"),
     "sub with sql": lambda u: forge(u, sub="1 OR 1=1"),
     "integer sub": lambda u: forge(u, sub=u.pk),
@@ -403,7 +434,10 @@ def test_admin_login_is_throttled_in_the_shared_database_cache(live_server, medi
     """Workers share the counts: the database cache table holds them (Redis with REDIS_URL)."""
     from axes.handlers.proxy import AxesProxyHandler
 
-    settings.CACHES = {**settings.CACHES, "shared": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "icosa_shared_cache"}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "shared": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "icosa_shared_cache"},
+    }
     caches["shared"].clear()
     AxesProxyHandler.get_implementation(force=True)  # it keeps the cache it was built with
     settings.AXES_FAILURE_LIMIT = 2
@@ -413,7 +447,9 @@ def test_admin_login_is_throttled_in_the_shared_database_cache(live_server, medi
     csrf = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
 
     def attempt(password):
-        data = urllib.parse.urlencode({"username": "thumbs", "password": password, "csrfmiddlewaretoken": csrf}).encode()
+        data = urllib.parse.urlencode(
+            {"username": "thumbs", "password": password, "csrfmiddlewaretoken": csrf}
+        ).encode()
         request = urllib.request.Request(url, data=data, headers={"Referer": url})
         try:
             with session.open(request) as response:
@@ -430,7 +466,10 @@ def test_admin_login_is_throttled_in_the_shared_database_cache(live_server, medi
         cursor.execute("SELECT COUNT(*) FROM icosa_shared_cache")
         assert cursor.fetchone()[0] > 0
     caches["shared"].clear()
-    settings.CACHES = {**settings.CACHES, "shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared"}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared"},
+    }
     AxesProxyHandler.get_implementation(force=True)
 
 
@@ -441,7 +480,9 @@ def test_logins_without_a_request_still_work(client, staff_user):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("password,message", [("password123", "too common"), ("thumbs12", "too similar to the username")])
+@pytest.mark.parametrize(
+    "password,message", [("password123", "too common"), ("thumbs12", "too similar to the username")]
+)
 def test_weak_passwords_are_refused(staff_user, password, message):
     with pytest.raises(ValidationError, match=message):
         validate_password(password, user=staff_user)
@@ -474,7 +515,10 @@ def test_runner_refuses_internal_model_urls(case):
 
 
 def test_runner_reports_a_refused_asset_as_fetch_error():
-    asset = {"id": "7", "formats": [{"root_url": "/media/a.gltf", "resources": [{"url": "http://169.254.169.254/x.bin"}]}]}
+    asset = {
+        "id": "7",
+        "formats": [{"root_url": "/media/a.gltf", "resources": [{"url": "http://169.254.169.254/x.bin"}]}],
+    }
     reason = UrlPolicy("https://gallery.example.com").refused_in(asset)
     assert reason.startswith("http://169.254.169.254/x.bin: refused")
 
@@ -550,16 +594,33 @@ def leased(django_user_model, staff_user):
     """An asset leased to runner "owner" of staff_user, and a second staff user's token."""
     asset = complete_asset()
     runs.claim_assets(user=staff_user, runner_id="owner", count=1)
-    other = django_user_model.objects.create_user(username="other", email="other@example.com", password="x", is_staff=True, is_superuser=True)
+    other = django_user_model.objects.create_user(
+        username="other", email="other@example.com", password="x", is_staff=True, is_superuser=True
+    )
     return asset, other.generate_jwt_token()
 
 
 LEASE_ATTACKS = {
-    "upload, empty runner_id": ("thumbnail", {"thumbnail_base64": b64(make_image()), "runner_id": ""}, 422, "runner_id"),
+    "upload, empty runner_id": (
+        "thumbnail",
+        {"thumbnail_base64": b64(make_image()), "runner_id": ""},
+        422,
+        "runner_id",
+    ),
     "upload, no runner_id": ("thumbnail", {"thumbnail_base64": b64(make_image())}, 422, "runner_id"),
     "failure, empty runner_id": ("thumbnail-failure", {"reason": "timeout", "runner_id": ""}, 422, "runner_id"),
-    "upload, the owner's runner_id from another user": ("thumbnail", {"thumbnail_base64": b64(make_image()), "runner_id": "owner"}, 409, "is leased to another runner"),
-    "failure, the owner's runner_id from another user": ("thumbnail-failure", {"reason": "timeout", "runner_id": "owner"}, 409, "is leased to another runner"),
+    "upload, the owner's runner_id from another user": (
+        "thumbnail",
+        {"thumbnail_base64": b64(make_image()), "runner_id": "owner"},
+        409,
+        "is leased to another runner",
+    ),
+    "failure, the owner's runner_id from another user": (
+        "thumbnail-failure",
+        {"reason": "timeout", "runner_id": "owner"},
+        409,
+        "is leased to another runner",
+    ),
 }
 
 
@@ -576,7 +637,12 @@ def test_leases_belong_to_the_claiming_runner_and_user(live_server, media_root, 
 def test_release_ends_only_your_own_leases(live_server, media_root, leased):
     asset, other_token = leased
     with unchanged(media_root):
-        got = api_json(live_server, "/admin/thumbnail-jobs/release", {"runner_id": "owner", "asset_ids": [str(asset.pk)]}, token=other_token)
+        got = api_json(
+            live_server,
+            "/admin/thumbnail-jobs/release",
+            {"runner_id": "owner", "asset_ids": [str(asset.pk)]},
+            token=other_token,
+        )
     assert got == (200, {"released": 0})
 
 
@@ -585,10 +651,18 @@ def test_users_without_email_are_stored_with_null(admin_client, django_user_mode
     django_user_model.objects.create_user(username="first", password="x")
     response = admin_client.post(
         "/admin/icosa/user/add/",
-        {"username": "second", "password1": "a-long-unusual-passphrase", "password2": "a-long-unusual-passphrase", "usable_password": "true"},
+        {
+            "username": "second",
+            "password1": "a-long-unusual-passphrase",
+            "password2": "a-long-unusual-passphrase",
+            "usable_password": "true",
+        },
     )
     assert response.status_code == 302, response.content[:500]
-    assert list(django_user_model.objects.filter(username__in=["first", "second"]).values_list("email", flat=True)) == [None, None]
+    assert list(django_user_model.objects.filter(username__in=["first", "second"]).values_list("email", flat=True)) == [
+        None,
+        None,
+    ]
 
 
 ADMIN_ID_ATTACKS = {
@@ -615,9 +689,24 @@ def _ids(n):
 
 
 CAP_ATTACKS = {
-    "asset_ids in one string": ("get", "/admin/assets/missing-thumbnails?asset_ids=" + _ids(10001), None, "asset_ids: at most 10000 ids per request"),
-    "claim asset_ids": ("post", "/admin/thumbnail-jobs/claim", {"runner_id": "r", "asset_ids": [_ids(10001)]}, "asset_ids: at most 10000 ids per request"),
-    "render_settings": ("post", "upload", {"thumbnail_base64": b64(make_image()), "runner_id": "r", "render_settings": {"x": "y" * 20000}}, "render_settings: at most 16384 bytes"),
+    "asset_ids in one string": (
+        "get",
+        "/admin/assets/missing-thumbnails?asset_ids=" + _ids(10001),
+        None,
+        "asset_ids: at most 10000 ids per request",
+    ),
+    "claim asset_ids": (
+        "post",
+        "/admin/thumbnail-jobs/claim",
+        {"runner_id": "r", "asset_ids": [_ids(10001)]},
+        "asset_ids: at most 10000 ids per request",
+    ),
+    "render_settings": (
+        "post",
+        "upload",
+        {"thumbnail_base64": b64(make_image()), "runner_id": "r", "render_settings": {"x": "y" * 20000}},
+        "render_settings: at most 16384 bytes",
+    ),
 }
 
 
@@ -628,7 +717,9 @@ def test_input_caps(live_server, media_root, staff_user, case):
     token = staff_user.generate_jwt_token()
     with unchanged(media_root):
         if method == "get":
-            status, _, raw = http("GET", live_server.url + "/api/v1" + path, headers={"Authorization": f"Bearer {token}"})
+            status, _, raw = http(
+                "GET", live_server.url + "/api/v1" + path, headers={"Authorization": f"Bearer {token}"}
+            )
             answer = json.loads(raw)
         else:
             path = f"/admin/assets/{asset.pk}/thumbnail" if path == "upload" else path
@@ -650,7 +741,9 @@ def test_a_big_selection_claims_quickly(client, staff_user, with_ids):
         body["asset_ids"] = [",".join(str(a.pk) for a in assets)] + [str(i) for i in range(2 * 10**6, 2 * 10**6 + 9000)]
     auth = {"HTTP_AUTHORIZATION": f"Bearer {staff_user.generate_jwt_token()}"}
     started = time.monotonic()
-    response = client.post("/api/v1/admin/thumbnail-jobs/claim", json.dumps(body), content_type="application/json", **auth)
+    response = client.post(
+        "/api/v1/admin/thumbnail-jobs/claim", json.dumps(body), content_type="application/json", **auth
+    )
     assert response.status_code == 200, response.content[:300]
     assert [a["id"] for a in response.json()["assets"]] == [str(a.pk) for a in assets]
     assert response.json()["remaining"] == 0
@@ -660,7 +753,9 @@ def test_a_big_selection_claims_quickly(client, staff_user, with_ids):
 @pytest.mark.django_db
 def test_prune_deletes_files_only_after_commit_and_a_late_revert_is_refused(staff_user, media_root):
     asset = complete_asset()
-    first = services.store_thumbnail(asset_id=asset.pk, thumbnail_base64=b64(make_image(shape="red")), user=staff_user)[1]
+    first = services.store_thumbnail(asset_id=asset.pk, thumbnail_base64=b64(make_image(shape="red")), user=staff_user)[
+        1
+    ]
     services.store_thumbnail(asset_id=asset.pk, thumbnail_base64=b64(make_image(shape="blue")), user=staff_user)
     files = [first.thumbnail.name, first.preview_image.name]
     with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:

@@ -1,14 +1,15 @@
 """Service rules against the real database: storing, failures, claims under concurrency."""
+
 import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
-from admin_tools.models import ThumbnailClaim, ThumbnailVersion
-from admin_tools.selectors import missing_thumbnails, thumbnail_progress
 from admin_tools.images import ImageRejected
+from admin_tools.models import ThumbnailClaim, ThumbnailVersion
 from admin_tools.runs import claim_assets, release_claims
+from admin_tools.selectors import missing_thumbnails, thumbnail_progress
 from admin_tools.services import record_failure, store_thumbnail
 from icosa.models import Asset, Format
 
@@ -121,7 +122,14 @@ def test_concurrent_claims_never_overlap(staff_user):
 
 
 @pytest.mark.parametrize(
-    "name", ["assets/1/scene.gltf", "assets/1/a b#c?.bin", "assets/1/textures/holzmaserung-ß.png", "/lead/slash.obj", "x:y/z.mtl"]
+    "name",
+    [
+        "assets/1/scene.gltf",
+        "assets/1/a b#c?.bin",
+        "assets/1/textures/holzmaserung-ß.png",
+        "/lead/slash.obj",
+        "x:y/z.mtl",
+    ],
 )
 def test_listing_file_urls_match_the_storage(name):
     """The listing's fast path for local files gives exactly what storage.url() gives."""

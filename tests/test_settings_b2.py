@@ -90,9 +90,7 @@ def test_b2_variables_select_s3_storage_with_b2_checksum_settings():
     assert resolved["file_overwrite"] is False
     assert resolved["querystring_auth"] is False
     assert resolved["default_acl"] is None
-    assert resolved["url"] == (
-        f"{ENDPOINT}/gallery-thumbs/thumbnails/9007199254740993/abc-thumb-512x320.jpg"
-    )
+    assert resolved["url"] == (f"{ENDPOINT}/gallery-thumbs/thumbnails/9007199254740993/abc-thumb-512x320.jpg")
 
 
 def test_b2_custom_domain_serves_thumbnail_urls():
@@ -100,9 +98,7 @@ def test_b2_custom_domain_serves_thumbnail_urls():
     resolved = resolve_storage(**B2_ENV, B2_CUSTOM_DOMAIN="cdn.example.com")
 
     assert resolved["endpoint"] == ENDPOINT
-    assert resolved["url"] == (
-        "https://cdn.example.com/thumbnails/9007199254740993/abc-thumb-512x320.jpg"
-    )
+    assert resolved["url"] == ("https://cdn.example.com/thumbnails/9007199254740993/abc-thumb-512x320.jpg")
 
 
 def test_without_b2_variables_files_stay_on_the_local_filesystem(tmp_path):

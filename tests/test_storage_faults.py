@@ -63,9 +63,7 @@ def post_thumbnail(client, asset_id, content, auth):
 def files_on_disk(root):
     if not root.exists():
         return []
-    return sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
-    )
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 def snapshot(asset):
@@ -110,9 +108,7 @@ def with_thumbnail(client, auth, failing_storage):
     return asset
 
 
-@pytest.mark.parametrize(
-    "successful_writes", [0, 1], ids=["first-write", "second-write"]
-)
+@pytest.mark.parametrize("successful_writes", [0, 1], ids=["first-write", "second-write"])
 def test_storage_write_failure_is_503_and_changes_nothing(
     client, auth, with_thumbnail, failing_storage, media_root, successful_writes
 ):
@@ -132,9 +128,7 @@ def test_storage_write_failure_is_503_and_changes_nothing(
     assert (media_root / before["thumbnail"]).is_file()
 
 
-def test_storage_failure_on_an_asset_without_thumbnail_leaves_it_missing(
-    client, auth, failing_storage, media_root
-):
+def test_storage_failure_on_an_asset_without_thumbnail_leaves_it_missing(client, auth, failing_storage, media_root):
     asset = Asset.objects.create(name="No thumbnail yet", state=Asset.State.COMPLETE)
     failing_storage.fail_after(1)
 
@@ -147,9 +141,7 @@ def test_storage_failure_on_an_asset_without_thumbnail_leaves_it_missing(
     assert files_on_disk(media_root) == []
 
 
-def test_database_error_after_files_were_written_removes_them(
-    with_thumbnail, staff_user, media_root, monkeypatch
-):
+def test_database_error_after_files_were_written_removes_them(with_thumbnail, staff_user, media_root, monkeypatch):
     """The version row cannot be saved: both new files are deleted, asset kept."""
     before = snapshot(with_thumbnail)
     files_before = files_on_disk(media_root)
@@ -186,14 +178,10 @@ def test_database_error_through_the_api_is_a_json_server_error_and_leaves_no_fil
 
     monkeypatch.setattr(ThumbnailVersion, "save", broken_save)
 
-    response = post_thumbnail(
-        client, with_thumbnail.pk, make_image(shape="green"), auth
-    )
+    response = post_thumbnail(client, with_thumbnail.pk, make_image(shape="green"), auth)
 
     assert response.status_code == 503
-    assert response.json() == {
-        "detail": "The database is unavailable; nothing was changed, try again later"
-    }
+    assert response.json() == {"detail": "The database is unavailable; nothing was changed, try again later"}
     assert files_on_disk(media_root) == files_before
     monkeypatch.undo()
     assert snapshot(with_thumbnail) == before
@@ -225,13 +213,9 @@ def test_database_error_while_switching_current_rolls_back_the_version(
 
 BAD_REGENERATIONS = [
     pytest.param(make_image(uniform=True), "Image is blank", id="uniform"),
-    pytest.param(
-        make_image((320, 200)), "at least 512x320 is required", id="too-small"
-    ),
+    pytest.param(make_image((320, 200)), "at least 512x320 is required", id="too-small"),
     pytest.param(make_image()[:3000], "could not be decoded", id="truncated-jpeg"),
-    pytest.param(
-        b"\xff\xd8\xff\xe0" + bytes(500), "could not be decoded", id="undecodable"
-    ),
+    pytest.param(b"\xff\xd8\xff\xe0" + bytes(500), "could not be decoded", id="undecodable"),
 ]
 
 
@@ -297,16 +281,12 @@ def s3_with_thumbnail(client, auth, s3):
     return asset
 
 
-def test_s3_down_before_the_upload_is_503_and_the_retry_succeeds(
-    client, auth, s3, s3_with_thumbnail
-):
+def test_s3_down_before_the_upload_is_503_and_the_retry_succeeds(client, auth, s3, s3_with_thumbnail):
     before = snapshot(s3_with_thumbnail)
     keys_before = s3.keys()
     s3.stop()
 
-    response = post_thumbnail(
-        client, s3_with_thumbnail.pk, make_image(shape="red"), auth
-    )
+    response = post_thumbnail(client, s3_with_thumbnail.pk, make_image(shape="red"), auth)
 
     assert response.status_code == 503
     assert response.json() == {"detail": UNAVAILABLE}
@@ -322,9 +302,7 @@ def test_s3_down_before_the_upload_is_503_and_the_retry_succeeds(
     assert len(s3.keys()) == 4  # the earlier version's objects are kept
 
 
-def test_s3_stopping_between_the_two_writes_leaves_an_orphan_the_cleaner_removes(
-    client, auth, s3, s3_with_thumbnail
-):
+def test_s3_stopping_between_the_two_writes_leaves_an_orphan_the_cleaner_removes(client, auth, s3, s3_with_thumbnail):
     """The server dies after the first object: 503, asset unchanged; the object that
     could not be deleted while storage was down is found and removed afterwards."""
     before = snapshot(s3_with_thumbnail)
@@ -337,9 +315,7 @@ def test_s3_stopping_between_the_two_writes_leaves_an_orphan_the_cleaner_removes
 
     client_events.register("after-call.s3.PutObject", stop_after_first_put)
 
-    response = post_thumbnail(
-        client, s3_with_thumbnail.pk, make_image(shape="red"), auth
-    )
+    response = post_thumbnail(client, s3_with_thumbnail.pk, make_image(shape="red"), auth)
 
     assert response.status_code == 503
     assert response.json() == {"detail": UNAVAILABLE}
@@ -366,9 +342,7 @@ def test_s3_stopping_between_the_two_writes_leaves_an_orphan_the_cleaner_removes
 
 def test_clean_orphans_on_s3_respects_min_age(s3, s3_with_thumbnail):
     """A just-written unreferenced object may be an upload in flight: left alone."""
-    stray = default_storage.save(
-        f"thumbnails/{s3_with_thumbnail.pk}/stray.jpg", ContentFile(b"x")
-    )
+    stray = default_storage.save(f"thumbnails/{s3_with_thumbnail.pk}/stray.jpg", ContentFile(b"x"))
     out = StringIO()
 
     call_command("clean_orphan_thumbnails", interactive=False, stdout=out)

@@ -71,16 +71,12 @@ def s3_client(endpoint_url):
 
 def create_bucket(endpoint_url):
     bucket = f"thumbs-{uuid.uuid4().hex[:12]}"
-    s3_client(endpoint_url).create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
+    s3_client(endpoint_url).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     return bucket
 
 
 def bucket_keys(endpoint_url, bucket):
-    pages = (
-        s3_client(endpoint_url).get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    )
+    pages = s3_client(endpoint_url).get_paginator("list_objects_v2").paginate(Bucket=bucket)
     return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
 
@@ -135,9 +131,7 @@ class HeaderRecorder:
 
 def checksum_headers(headers):
     return sorted(
-        name
-        for name in headers
-        if name.startswith("x-amz-checksum-") or name == "x-amz-sdk-checksum-algorithm"
+        name for name in headers if name.startswith("x-amz-checksum-") or name == "x-amz-sdk-checksum-algorithm"
     )
 
 
@@ -174,9 +168,7 @@ def read_jpeg(endpoint_url, bucket, key):
     return obj, body, image
 
 
-def test_settings_block_selects_s3_storage_on_the_endpoint(
-    s3_storage, s3_endpoint, s3_bucket
-):
+def test_settings_block_selects_s3_storage_on_the_endpoint(s3_storage, s3_endpoint, s3_bucket):
     """The options under test are S3Storage with B2's checksum settings."""
     storage = storages["default"]
     assert isinstance(storage, S3Storage)
@@ -189,9 +181,7 @@ def test_settings_block_selects_s3_storage_on_the_endpoint(
 
 
 @pytest.mark.django_db
-def test_upload_writes_both_jpegs_to_the_bucket(
-    client, auth, big_ids, s3_storage, s3_endpoint, s3_bucket, wire
-):
+def test_upload_writes_both_jpegs_to_the_bucket(client, auth, big_ids, s3_storage, s3_endpoint, s3_bucket, wire):
     """An API upload lands as two image/jpeg objects the asset points at."""
     asset = Asset.objects.create(name="On S3", state=Asset.State.COMPLETE)
     assert asset.pk > 2**53
@@ -201,18 +191,12 @@ def test_upload_writes_both_jpegs_to_the_bucket(
     assert response.status_code == 200, response.content
     body = response.json()
     asset.refresh_from_db()
-    assert bucket_keys(s3_endpoint, s3_bucket) == sorted(
-        [asset.thumbnail.name, asset.preview_image.name]
-    )
+    assert bucket_keys(s3_endpoint, s3_bucket) == sorted([asset.thumbnail.name, asset.preview_image.name])
     assert asset.thumbnail.name.startswith(f"thumbnails/{asset.pk}/")
     assert asset.preview_image.name.startswith(f"thumbnails/{asset.pk}/")
 
-    thumb_obj, thumb_bytes, thumb = read_jpeg(
-        s3_endpoint, s3_bucket, asset.thumbnail.name
-    )
-    preview_obj, _, preview = read_jpeg(
-        s3_endpoint, s3_bucket, asset.preview_image.name
-    )
+    thumb_obj, thumb_bytes, thumb = read_jpeg(s3_endpoint, s3_bucket, asset.thumbnail.name)
+    preview_obj, _, preview = read_jpeg(s3_endpoint, s3_bucket, asset.preview_image.name)
     assert thumb_obj["ContentType"] == "image/jpeg"
     assert preview_obj["ContentType"] == "image/jpeg"
     assert (thumb.format, thumb.size) == ("JPEG", (512, 320))
@@ -231,10 +215,7 @@ def test_upload_writes_both_jpegs_to_the_bucket(
 
     # Unsigned path-style URLs on the S3 endpoint, naming the objects just checked.
     assert body["thumbnail_url"] == f"{s3_endpoint}/{s3_bucket}/{asset.thumbnail.name}"
-    assert (
-        body["preview_image_url"]
-        == f"{s3_endpoint}/{s3_bucket}/{asset.preview_image.name}"
-    )
+    assert body["preview_image_url"] == f"{s3_endpoint}/{s3_bucket}/{asset.preview_image.name}"
 
 
 @pytest.mark.django_db
@@ -271,9 +252,7 @@ def test_header_check_sees_boto3_default_checksums(s3_endpoint, s3_bucket):
 
 
 @pytest.mark.django_db
-def test_same_image_twice_keeps_both_objects(
-    client, auth, s3_storage, s3_endpoint, s3_bucket
-):
+def test_same_image_twice_keeps_both_objects(client, auth, s3_storage, s3_endpoint, s3_bucket):
     """file_overwrite is off: an identical re-upload gets new keys; old objects stay."""
     asset = Asset.objects.create(name="Twice", state=Asset.State.COMPLETE)
     image = make_image()
@@ -284,9 +263,7 @@ def test_same_image_twice_keeps_both_objects(
     assert first.status_code == second.status_code == 200
     versions = list(ThumbnailVersion.objects.filter(asset=asset).order_by("id"))
     assert len(versions) == 2
-    names = {v.thumbnail.name for v in versions} | {
-        v.preview_image.name for v in versions
-    }
+    names = {v.thumbnail.name for v in versions} | {v.preview_image.name for v in versions}
     assert len(names) == 4
     assert bucket_keys(s3_endpoint, s3_bucket) == sorted(names)
     asset.refresh_from_db()

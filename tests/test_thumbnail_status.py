@@ -27,9 +27,7 @@ def backlog(settings):
     """Ten complete assets: 4 with thumbnails, 1 given up on, 2 leased (1 expired), 1 not renderable."""
     now = timezone.now()
     assets = [
-        Asset.objects.create(
-            name=f"asset {i}", state=Asset.State.COMPLETE, is_viewer_compatible=True
-        )
+        Asset.objects.create(name=f"asset {i}", state=Asset.State.COMPLETE, is_viewer_compatible=True)
         for i in range(10)
     ]
     for asset in assets[:4]:
@@ -41,9 +39,7 @@ def backlog(settings):
         reason="load_error",
         last_failed_at=now,
     )
-    ThumbnailFailure.objects.create(
-        asset=assets[5], attempts=1, reason="timeout", last_failed_at=now
-    )
+    ThumbnailFailure.objects.create(asset=assets[5], attempts=1, reason="timeout", last_failed_at=now)
     ThumbnailClaim.objects.create(
         asset=assets[6],
         runner_id="r1",

@@ -137,9 +137,7 @@ class BrowserSession:
                 timeout=60_000,
             )
         except PlaywrightError as error:
-            raise BrowserUnavailable(
-                f"Chromium at {self.executable_path} did not start: {first_line(error)}"
-            ) from None
+            raise BrowserUnavailable(f"Chromium at {self.executable_path} did not start: {first_line(error)}") from None
         self.launches += 1
         return self.browser
 
@@ -203,33 +201,23 @@ class PageWorker:
             self.page.on("crash", self._on_crash)
             self.page.on("console", self._on_console)
             self.page.on("pageerror", self._on_page_error)
-            response = await self.page.goto(
-                self.page_url, wait_until="load", timeout=60_000
-            )
+            response = await self.page.goto(self.page_url, wait_until="load", timeout=60_000)
         except PlaywrightError as error:
-            raise PageSetupError(
-                f"Cannot open {self.page_url}: {first_line(error)}"
-            ) from None
+            raise PageSetupError(f"Cannot open {self.page_url}: {first_line(error)}") from None
         if response is not None and not response.ok:
-            raise PageSetupError(
-                f"{self.page_url} answered HTTP {response.status} {response.status_text}"
-            )
+            raise PageSetupError(f"{self.page_url} answered HTTP {response.status} {response.status_text}")
         try:
             module = await self.page.evaluate(DISCOVER_SCRIPT)
             if module:
                 self.module_url = module
-            self.info = await self.page.evaluate(
-                SETUP_SCRIPT, {"module": self.module_url, "config": self.config}
-            )
+            self.info = await self.page.evaluate(SETUP_SCRIPT, {"module": self.module_url, "config": self.config})
         except PlaywrightError as error:
             detail = first_line(error)
             if self.console_errors:
                 detail += f" (console: {self.console_errors[-1]})"
             raise PageSetupError(f"headless.js setup() failed: {detail}") from None
         if not self.info or not self.info.get("rendererString"):
-            raise PageSetupError(
-                "No WebGL context: setup() reported no renderer string"
-            )
+            raise PageSetupError("No WebGL context: setup() reported no renderer string")
         return self.info
 
     async def start(self, asset, *, options=None, timeout=None):
@@ -251,7 +239,7 @@ class PageWorker:
     async def _evaluate(self, script, payload, timeout):
         try:
             return await asyncio.wait_for(self.page.evaluate(script, payload), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PageHung(f"No answer from the page in {timeout:.0f} s") from None
         except PlaywrightError as error:
             if not self.alive:
@@ -272,17 +260,15 @@ class PageWorker:
         }
         try:
             return await asyncio.wait_for(self.page.evaluate(ABORT_SCRIPT, payload), timeout)
-        except (asyncio.TimeoutError, PlaywrightError):
+        except (TimeoutError, PlaywrightError):
             return False
 
     async def memory(self, *, timeout=3):
         if self.page is None or self.page.is_closed() or self.crashed:
             return None
         try:
-            return await asyncio.wait_for(
-                self.page.evaluate(MEMORY_SCRIPT, {"module": self.module_url}), timeout
-            )
-        except (asyncio.TimeoutError, PlaywrightError):
+            return await asyncio.wait_for(self.page.evaluate(MEMORY_SCRIPT, {"module": self.module_url}), timeout)
+        except (TimeoutError, PlaywrightError):
             return None
 
     async def close(self):
@@ -316,5 +302,5 @@ async def _quietly(awaitable, *, timeout=10):
     """Await a clean-up step; a dead browser or a timeout is not an error here."""
     try:
         await asyncio.wait_for(awaitable, timeout)
-    except (asyncio.TimeoutError, PlaywrightError, OSError):
+    except (TimeoutError, PlaywrightError, OSError):
         pass

@@ -8,7 +8,6 @@ final and raised as :class:`AuthError`, so a run with a bad token stops at once.
 import json
 import os
 import random
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -72,9 +71,7 @@ class ThumbnailApi:
     max_delay = 8.0
     timeout = 30.0
 
-    def __init__(
-        self, api_base, token, *, runner_id="", user_agent="icosa-render-thumbnails"
-    ):
+    def __init__(self, api_base, token, *, runner_id="", user_agent="icosa-render-thumbnails"):
         self.api_base = api_base.rstrip("/")
         self.token = token
         self.runner_id = runner_id
@@ -122,9 +119,7 @@ class ThumbnailApi:
     def missing(self, *, limit=100, offset=0, **filters):
         """One page of the read-only listing: ``{"assets", "total_count", "has_more"}``."""
         query = {"limit": limit, "offset": offset, **_clean(filters)}
-        return self.request(
-            "GET", f"{ADMIN_PREFIX}/assets/missing-thumbnails", query=query
-        )
+        return self.request("GET", f"{ADMIN_PREFIX}/assets/missing-thumbnails", query=query)
 
     def status(self):
         """Progress counts (``GET /thumbnail-jobs/status``)."""
@@ -160,14 +155,10 @@ class ThumbnailApi:
         except urllib.error.HTTPError as error:
             payload = _parse(error.read(), strict=False)
             detail = payload.get("detail") if isinstance(payload, dict) else None
-            message = (
-                detail
-                if isinstance(detail, str)
-                else f"HTTP {error.code} {error.reason}"
-            )
+            message = detail if isinstance(detail, str) else f"HTTP {error.code} {error.reason}"
             cls = AuthError if error.code in (401, 403) else ApiError
             raise cls(message, status=error.code, body=payload) from None
-        except (urllib.error.URLError, OSError, socket.timeout) as error:
+        except (TimeoutError, urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise ApiError(f"Cannot reach {url}: {reason}", status=0) from None
 
@@ -201,7 +192,5 @@ def _parse(raw, *, strict=True):
         return json.loads(raw)
     except ValueError:
         if strict:
-            raise ApiError(
-                "The server answered with something that is not JSON"
-            ) from None
+            raise ApiError("The server answered with something that is not JSON") from None
         return {}

@@ -64,13 +64,9 @@ class CommandListener(RunListener):
             self._write(text, style.SUCCESS)
         elif result.status == FAILED:
             detail = f" ({result.detail})" if result.detail else ""
-            self._write(
-                f"{head}: failed, {result.reason}{detail}", style.ERROR, error=True
-            )
+            self._write(f"{head}: failed, {result.reason}{detail}", style.ERROR, error=True)
         else:
-            self._write(
-                f"{head}: skipped{f' ({result.detail})' if result.detail else ''}"
-            )
+            self._write(f"{head}: skipped{f' ({result.detail})' if result.detail else ''}")
 
     def close(self):
         self.bar.close()
@@ -86,36 +82,19 @@ def write_summary(stdout, style, summary, *, verbosity=1):
     stdout.write("")
     stdout.write(f"WebGL renderer: {summary.renderer or 'unknown'}")
     if summary.results:
-        median = (
-            f"{summary.median_ms:.0f} ms"
-            if summary.median_ms is not None
-            else "n/a"
-        )
+        median = f"{summary.median_ms:.0f} ms" if summary.median_ms is not None else "n/a"
         p95 = f"{summary.p95_ms:.0f} ms" if summary.p95_ms is not None else "n/a"
         stdout.write(
             f"Per model: median {median}, p95 {p95}; "
             f"{summary.models_per_minute:.1f} models/minute over {summary.work_seconds:.1f} s"
-            + (
-                f"; first result after {summary.first_result_seconds:.1f} s"
-                if summary.first_result_seconds
-                else ""
-            )
+            + (f"; first result after {summary.first_result_seconds:.1f} s" if summary.first_result_seconds else "")
         )
     if summary.failure_reasons:
-        reasons = ", ".join(
-            f"{reason} {count}" for reason, count in summary.failure_reasons.items()
-        )
+        reasons = ", ".join(f"{reason} {count}" for reason, count in summary.failure_reasons.items())
         stdout.write(f"Failures by reason: {reasons}")
     if summary.page_restarts:
-        stdout.write(
-            style.WARNING(
-                f"Pages restarted after a crash or hang: {summary.page_restarts}"
-            )
-        )
-    line = (
-        f"{plural(summary.done, 'thumbnail')} done, {summary.failed} failed, "
-        f"{summary.skipped} skipped."
-    )
+        stdout.write(style.WARNING(f"Pages restarted after a crash or hang: {summary.page_restarts}"))
+    line = f"{plural(summary.done, 'thumbnail')} done, {summary.failed} failed, {summary.skipped} skipped."
     if summary.error or summary.failed or summary.interrupted:
         stdout.write(style.WARNING(line))
     else:

@@ -1,8 +1,8 @@
 """What one headless run needs to know; ``render_thumbnails`` builds it from its options."""
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from django.conf import settings
 
@@ -26,21 +26,21 @@ class RunOptions:
     page_url: str
     module_url: str
     run_id: str = ""
-    limit: Optional[int] = None
+    limit: int | None = None
     batch_size: int = 10
     workers: int = 1
     filters: dict = field(default_factory=dict)
-    timeout: Optional[float] = None  # THUMBNAIL_RENDER_TIMEOUT_SECONDS when unset
-    width: Optional[int] = None
-    height: Optional[int] = None
-    quality: Optional[float] = None
-    background: Optional[str] = None
+    timeout: float | None = None  # THUMBNAIL_RENDER_TIMEOUT_SECONDS when unset
+    width: int | None = None
+    height: int | None = None
+    quality: float | None = None
+    background: str | None = None
     gpu: bool = False
     chromium: str = ""
     watch: bool = False
     poll_seconds: float = 15.0
     recycle_after: int = 250
-    token_factory: Optional[Callable[[], str]] = None
+    token_factory: Callable[[], str] | None = None
     token_refresh_seconds: float = 6 * 3600
 
     def __post_init__(self):

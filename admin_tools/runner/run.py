@@ -21,8 +21,9 @@ import logging
 import signal
 import socket
 import time
-from importlib.metadata import PackageNotFoundError, version as package_version
 from collections import deque
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 from .browser import (
     BrowserSession,
@@ -81,9 +82,7 @@ class Runner:
     def __init__(self, options: RunOptions, *, listener=None):
         self.options = options
         self.listener = listener or RunListener()
-        self.summary = RunSummary(
-            runner_id=options.runner_name, server=options.server, workers=options.workers
-        )
+        self.summary = RunSummary(runner_id=options.runner_name, server=options.server, workers=options.workers)
         self.api = self._client(options.runner_name)
         self.session = None
         self.pages = []
@@ -194,9 +193,7 @@ class Runner:
 
     async def _work(self):
         self.summary.work_started = time.monotonic()
-        workers = [
-            asyncio.create_task(self._drive(page), name=f"page-{page.index}") for page in self.pages
-        ]
+        workers = [asyncio.create_task(self._drive(page), name=f"page-{page.index}") for page in self.pages]
         beats = asyncio.create_task(self._heartbeats(), name="heartbeats")
         try:
             await asyncio.gather(*workers)
@@ -306,14 +303,8 @@ class Runner:
                 if result is not None:
                     self._record(page, asset, result)
                 else:
-                    uploading = asyncio.create_task(
-                        self._finish(page, asset), name=f"upload-{asset['id']}"
-                    )
-                if (
-                    self.options.recycle_after
-                    and page.models >= self.options.recycle_after
-                    and not self._stopping
-                ):
+                    uploading = asyncio.create_task(self._finish(page, asset), name=f"upload-{asset['id']}")
+                if self.options.recycle_after and page.models >= self.options.recycle_after and not self._stopping:
                     uploading = await self._settle(uploading)
                     await self._reopen(page, recycle=True)
             await self._settle(uploading)
@@ -395,9 +386,7 @@ class Runner:
         if report:
             await self._report(page, asset_id, "runner_error", detail)
         if self._page_errors >= self.max_page_errors:
-            raise RunnerUnavailable(
-                f"The headless page failed {self._page_errors} times in a row: {detail}"
-            ) from None
+            raise RunnerUnavailable(f"The headless page failed {self._page_errors} times in a row: {detail}") from None
         return {"status": FAILED, "reason": "runner_error", "detail": detail}
 
     @staticmethod
@@ -475,9 +464,7 @@ class Runner:
 
     async def _report(self, page, asset_id, reason, detail):
         try:
-            await asyncio.to_thread(
-                self._apis[page.index].report_failure, asset_id, reason=reason, detail=detail
-            )
+            await asyncio.to_thread(self._apis[page.index].report_failure, asset_id, reason=reason, detail=detail)
         except ApiError as error:
             self.listener.warning(f"Could not record the failure of {asset_id}: {error}")
 

@@ -95,16 +95,10 @@ class EmbeddedServer:
                 f"{self.host} is not in ALLOWED_HOSTS; add it (DJANGO_ALLOWED_HOSTS) "
                 "or point --server at a running gallery"
             )
-        shared = {
-            conn.alias: conn
-            for conn in connections.all()
-            if conn.vendor == "sqlite" and conn.is_in_memory_db()
-        }
+        shared = {conn.alias: conn for conn in connections.all() if conn.vendor == "sqlite" and conn.is_in_memory_db()}
         with warnings.catch_warnings():
             # WhiteNoise warns that STATIC_ROOT is missing; the finders serve /static/ here.
-            warnings.filterwarnings(
-                "ignore", message="No directory at", category=UserWarning
-            )
+            warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
             django_app = get_wsgi_application()
         application = StaticFilesHandler(MediaFilesHandler(django_app))
         if shared:
@@ -120,9 +114,7 @@ class EmbeddedServer:
                 connections_override=shared or None,
             )
         except OSError as error:
-            raise ServerError(
-                f"Cannot listen on {self.host}:{self.port}: {error}"
-            ) from None
+            raise ServerError(f"Cannot listen on {self.host}:{self.port}: {error}") from None
         self.port = self.httpd.server_address[1]
         self.httpd.set_app(application)
         self.thread = threading.Thread(

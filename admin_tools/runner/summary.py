@@ -111,9 +111,7 @@ class RunSummary:
 
     @property
     def failure_reasons(self):
-        reasons = Counter(
-            r.reason or "unknown" for r in self.results if r.status == FAILED
-        )
+        reasons = Counter(r.reason or "unknown" for r in self.results if r.status == FAILED)
         return dict(reasons.most_common())
 
     # -- timings ------------------------------------------------------------------------------
@@ -148,9 +146,7 @@ class RunSummary:
     @property
     def models_per_minute(self):
         seconds = self.work_seconds
-        return (
-            60.0 * self.processed / seconds if seconds > 0 and self.processed else 0.0
-        )
+        return 60.0 * self.processed / seconds if seconds > 0 and self.processed else 0.0
 
     @property
     def steady_ms_per_model(self):
@@ -186,16 +182,10 @@ class RunSummary:
             "median_ms": self.median_ms,
             "p95_ms": self.p95_ms,
             "models_per_minute": round(self.models_per_minute, 2),
-            "steady_ms_per_model": (
-                round(self.steady_ms_per_model, 1) if self.steady_ms_per_model else None
-            ),
+            "steady_ms_per_model": (round(self.steady_ms_per_model, 1) if self.steady_ms_per_model else None),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "work_seconds": round(self.work_seconds, 3),
-            "first_result_seconds": (
-                round(self.first_result_seconds, 3)
-                if self.first_result_seconds
-                else None
-            ),
+            "first_result_seconds": (round(self.first_result_seconds, 3) if self.first_result_seconds else None),
             "page_restarts": self.page_restarts,
             "page_recycles": self.page_recycles,
             "page_memory": self.page_memory,

@@ -7,6 +7,7 @@ refused, unless it is the gallery itself (same address and port: a gallery on 12
 serves its own files from there, but the runner's other local ports stay out of reach).
 Relative URLs are the gallery's own.
 """
+
 import ipaddress
 import socket
 from urllib.parse import urljoin, urlsplit
@@ -58,9 +59,7 @@ class UrlPolicy:
             gallery_addresses, gallery_port = self.gallery
             if not addresses:
                 self._seen[key] = f"{url}: the host {key[0]!r} does not resolve"
-            elif any(
-                _internal(a) and not (a in gallery_addresses and key[1] == gallery_port) for a in addresses
-            ):
+            elif any(_internal(a) and not (a in gallery_addresses and key[1] == gallery_port) for a in addresses):
                 self._seen[key] = f"{url}: refused, {key[0]} is a private, loopback or link-local address"
             else:
                 self._seen[key] = None

@@ -1,9 +1,10 @@
 """``<picture>`` markup for the public pages: every stored size of a thumbnail, WebP first.
 
-    {% load thumbnails %}
-    {% thumbnail_sources page as sources %}        {# one query for the page #}
-    {% thumbnail_picture asset sources %}          {# per card; falls back to the JPEG #}
+{% load thumbnails %}
+{% thumbnail_sources page as sources %}        {# one query for the page #}
+{% thumbnail_picture asset sources %}          {# per card; falls back to the JPEG #}
 """
+
 from django import template
 
 from admin_tools import selectors

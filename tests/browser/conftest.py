@@ -3,6 +3,7 @@
 One Chromium serves the whole session. Without WebGL the suite fails at once: a renderer
 that cannot be created must never look like a pass.
 """
+
 import io
 import os
 

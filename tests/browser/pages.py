@@ -1,4 +1,5 @@
 """Page objects for the browser tests: they own the selectors and the waits."""
+
 import re
 
 from django.urls import reverse

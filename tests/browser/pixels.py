@@ -1,4 +1,5 @@
 """Pixel checks on stored thumbnails: a file existing proves nothing, its pixels do."""
+
 from PIL import Image, ImageStat
 
 
@@ -50,7 +51,9 @@ def assert_shows_a_model(image: Image.Image, background: str, *, label: str = ""
     return info
 
 
-def colour_share(image: Image.Image, background: str, colour: tuple[int, int, int], *, hue_tolerance: float = 0.07) -> float:
+def colour_share(
+    image: Image.Image, background: str, colour: tuple[int, int, int], *, hue_tolerance: float = 0.07
+) -> float:
     """Share of the model's pixels whose hue is ``colour``'s (lighting changes brightness, not hue)."""
     import colorsys
 
@@ -66,7 +69,9 @@ def colour_share(image: Image.Image, background: str, colour: tuple[int, int, in
     return matching / len(pixels)
 
 
-def assert_shows_colour(image: Image.Image, background: str, colour, *, label: str = "", min_share: float = 0.3, min_coverage: float = 0.15) -> dict:
+def assert_shows_colour(
+    image: Image.Image, background: str, colour, *, label: str = "", min_share: float = 0.3, min_coverage: float = 0.15
+) -> dict:
     """A model is drawn and a good part of it has ``colour``'s hue (not grey, not black)."""
     info = describe(image, background)
     assert info["spread"] > 8, f"{label}: image is nearly uniform ({info})"

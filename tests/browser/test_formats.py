@@ -4,6 +4,7 @@ fallback; and the fetch policy (a model never chooses what the renderer requests
 Generated fixtures (tests/fixtures/meshes.py) always run; the shared sample files
 (../shared/fixtures/formats) add a layer when present.
 """
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -178,9 +179,16 @@ def _gltf_triangle(buffer_uri, image_uri=None):
         "nodes": [{"mesh": 0}],
         "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "material": 0}]}],
         "materials": [{"pbrMetallicRoughness": {"baseColorFactor": [0.1, 0.3, 0.9, 1]}}],
-        "buffers": [{"byteLength": len(positions), "uri": buffer_uri or "data:application/octet-stream;base64," + base64.b64encode(positions).decode()}],
+        "buffers": [
+            {
+                "byteLength": len(positions),
+                "uri": buffer_uri or "data:application/octet-stream;base64," + base64.b64encode(positions).decode(),
+            }
+        ],
         "bufferViews": [{"buffer": 0, "byteLength": len(positions)}],
-        "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3", "min": [0, 0, 0], "max": [1, 1, 0]}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3", "min": [0, 0, 0], "max": [1, 1, 0]}
+        ],
     }
     if image_uri:
         document["images"] = [{"uri": image_uri}]
@@ -315,4 +323,3 @@ def test_shared_bad_sample_fails_with_its_reason(relative, headless, import_mode
     assert not asset.thumbnail
     assert not ThumbnailVersion.objects.filter(asset=asset).exists()
     assert Asset.objects.get(pk=asset.pk).thumbnail == ""
-

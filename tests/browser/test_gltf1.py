@@ -4,6 +4,7 @@ headless page and checked on the stored thumbnails' pixels.
 The generated fixtures (tests/fixtures/gltf1.py) always run; the shared sample layer
 (../shared/fixtures/formats and ../shared/fixtures/brushes) runs when it is present.
 """
+
 import json
 import time
 
@@ -40,10 +41,14 @@ class BrushPage:
         page.goto(live_server.url + reverse("batch_thumbs:headless"))
         self.config = json.loads(page.locator("#batch-thumbs-config").text_content())
         self.token = token
-        self.call("setup", {"token": token, "runnerId": "gltf1-tests", "width": 640, "height": 400, "timeoutSeconds": 30})
+        self.call(
+            "setup", {"token": token, "runnerId": "gltf1-tests", "width": 640, "height": 400, "timeoutSeconds": 30}
+        )
 
     def call(self, name, *args):
-        return self.page.evaluate("async ([module, name, args]) => (await import(module))[name](...args)", [MODULE, name, list(args)])
+        return self.page.evaluate(
+            "async ([module, name, args]) => (await import(module))[name](...args)", [MODULE, name, list(args)]
+        )
 
     def claim(self):
         client = Client(HTTP_AUTHORIZATION=f"Bearer {self.token}")

@@ -1,4 +1,5 @@
 """headless.js (and through it pipeline.js, loaders/, renderer.js) on the headless page."""
+
 import json
 
 import pytest
@@ -24,7 +25,9 @@ class Headless:
 
     def __init__(self, page: Page, token: str):
         self.page = page
-        self.info = self.call("setup", {"token": token, "runnerId": "browser-tests", "width": 640, "height": 400, "timeoutSeconds": 20})
+        self.info = self.call(
+            "setup", {"token": token, "runnerId": "browser-tests", "width": 640, "height": 400, "timeoutSeconds": 20}
+        )
 
     def call(self, name, *args):
         return self.page.evaluate(
@@ -57,7 +60,9 @@ def api(staff_token):
 
     def claim(**body):
         response = client.post(
-            reverse("api:claim_thumbnail_jobs"), json.dumps({"runner_id": "browser-tests", "count": 100, **body}), content_type="application/json"
+            reverse("api:claim_thumbnail_jobs"),
+            json.dumps({"runner_id": "browser-tests", "count": 100, **body}),
+            content_type="application/json",
         )
         assert response.status_code == 200, response.content
         return {asset["id"]: asset for asset in json.loads(response.content)["assets"]}
@@ -115,7 +120,11 @@ def test_unsupported_formats_fail_at_once_with_a_readable_reason(headless, impor
     claimed = api.claim(viewer_compatible_only=False)
 
     result = headless.call("processOne", claimed[str(asset.pk)])
-    assert (result["status"], result["reason"], result["detail"]) == ("failed", "unsupported_format", "Unsupported format: TILT")
+    assert (result["status"], result["reason"], result["detail"]) == (
+        "failed",
+        "unsupported_format",
+        "Unsupported format: TILT",
+    )
     assert result["ms"] < 1000
     failure = ThumbnailFailure.objects.get(asset=asset)
     assert (failure.reason, failure.detail, failure.attempts) == ("unsupported_format", "Unsupported format: TILT", 1)
@@ -165,7 +174,10 @@ def test_memory_stays_flat_over_repeated_models(headless, import_models, ok_mode
     assert rounds[0]["geometries"] == rounds[1]["geometries"] == rounds[2]["geometries"] == 0
     assert rounds[0]["textures"] == rounds[1]["textures"] == rounds[2]["textures"]
     warm = sorted(timings[len(assets) :])
-    print(f"\nfloor ms per model in a reused page: median {warm[len(warm) // 2]}, max {warm[-1]}, first round {timings[: len(assets)]}")
+    print(
+        f"\nfloor ms per model in a reused page: median {warm[len(warm) // 2]}, max {warm[-1]},"
+        f" first round {timings[: len(assets)]}"
+    )
 
 
 def test_a_timeout_aborts_the_download(headless, import_models, sample_models, api):
@@ -195,7 +207,9 @@ def test_abort_skips_only_the_asset_in_flight(headless, import_models, ok_models
     assert headless.render_only(assets[str(after.pk)])["status"] == "done"
 
 
-def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(headless, import_models, sample_models, api):
+def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(
+    headless, import_models, sample_models, api
+):
     """409 (another runner holds the lease) is a skip; a 503 after retries is a failure of the
     server, so nothing is recorded against the asset."""
     from admin_tools.runs import claim_assets
@@ -209,7 +223,11 @@ def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(
 
     headless.page.route(
         "**/api/v1/admin/assets/*/thumbnail",
-        lambda route: route.fulfill(status=503, content_type="application/json", body='{"detail": "Thumbnail storage is unavailable; try again later"}'),
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"detail": "Thumbnail storage is unavailable; try again later"}',
+        ),
     )
     result = headless.call("processOne", assets[str(flaky.pk)])
     assert (result["status"], result["reason"], result.get("retryable")) == ("failed", "upload_error", True), result

@@ -1,4 +1,5 @@
 """The Batch Thumbnail Generator page (static/batch_thumbs/page.js) in a real Chromium."""
+
 import re
 
 import pytest
@@ -213,7 +214,9 @@ def test_review_mode_waits_for_accept_retake_or_reject(generator, import_models,
 
 def test_asset_names_are_shown_as_text_never_as_html(generator, import_models, ok_models, dialogs, django_user_model):
     payload = "<img src=x onerror=alert(1)>"
-    django_user_model.objects.create_user(username="mallory", email="m@example.com", displayname="<b onmouseover=alert(2)>Mallory</b>")
+    django_user_model.objects.create_user(
+        username="mallory", email="m@example.com", displayname="<b onmouseover=alert(2)>Mallory</b>"
+    )
     (asset,) = import_models(ok_models[0], owner="mallory", name=payload)
     generator.open()
     generator.hold_downloads(asset.pk)
@@ -264,7 +267,9 @@ def test_a_token_in_local_storage_is_the_fallback(generator, staff_user):
 def test_an_api_refusal_shows_admin_access_required(generator):
     generator.page.route(
         "**/api/v1/admin/**",
-        lambda route: route.fulfill(status=403, content_type="application/json", body='{"detail": "Admin access required"}'),
+        lambda route: route.fulfill(
+            status=403, content_type="application/json", body='{"detail": "Admin access required"}'
+        ),
     )
     generator.open()
     expect(generator.alert).to_have_text("Admin access required")

@@ -116,9 +116,7 @@ def generated(tmp_path):
         ("ply", "PLY"),
     ],
 )
-def test_generated_splats_show_the_red_and_the_blue_blob(
-    headless, api, generated, suffix, format_type
-):
+def test_generated_splats_show_the_red_and_the_blue_blob(headless, api, generated, suffix, format_type):
     """Solid colour where the blobs are (not dots), framed on the blobs (the floaters 40 units
     away are ignored), red left of blue. A splat PLY typed PLY goes to Spark too."""
     asset = splats.create_asset(f"blobs {format_type}", format_type, generated[suffix])
@@ -164,9 +162,7 @@ def test_a_mesh_ply_typed_as_a_splat_fails_with_a_clear_reason(headless, api, tm
     assert ThumbnailFailure.objects.get(asset=asset).reason == "invalid_file"
 
 
-def test_a_truncated_splat_file_fails_and_stores_nothing(
-    headless, api, generated, tmp_path
-):
+def test_a_truncated_splat_file_fails_and_stores_nothing(headless, api, generated, tmp_path):
     broken = tmp_path / "broken.spz"
     broken.write_bytes(generated["spz"].read_bytes()[:40])
     asset = splats.create_asset("broken spz", "SPZ", broken)
@@ -227,9 +223,7 @@ def test_real_splats_show_their_object(headless, api, name):
 @needs_shared
 def test_unbundled_sog_resolves_its_webp_files_from_the_asset(headless, api):
     folder = SHARED_SPLATS / "playbot-lod6-sog"
-    asset = splats.create_asset(
-        "playbot", "SOG", folder / "meta.json", *sorted(folder.glob("*.webp"))
-    )
+    asset = splats.create_asset("playbot", "SOG", folder / "meta.json", *sorted(folder.glob("*.webp")))
     result = render(headless, api, asset)
     assert result["status"] == "done", result
     assert_shows_a_model(open_field(asset.thumbnail), BACKGROUND, label="playbot")
@@ -238,13 +232,9 @@ def test_unbundled_sog_resolves_its_webp_files_from_the_asset(headless, api):
 @needs_shared
 def test_unbundled_sog_without_its_webp_files_fails_naming_them(headless, api):
     folder = SHARED_SPLATS / "playbot-lod6-sog"
-    asset = splats.create_asset(
-        "playbot alone", "SOG", folder / "meta.json", folder / "sh0.webp"
-    )
+    asset = splats.create_asset("playbot alone", "SOG", folder / "meta.json", folder / "sh0.webp")
     result = render(headless, api, asset)
-    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), (
-        result
-    )
+    assert (result["status"], result["reason"]) == ("failed", "missing_resource"), result
     assert "means_l.webp" in result["detail"] and "sh0.webp" not in result["detail"]
 
 
@@ -272,15 +262,11 @@ def test_splat_data_is_freed_after_each_asset(headless, api, generated, headless
     SparkRenderer never is; and GPU memory is the same after the third asset as after the
     second."""
     headless_page.evaluate(SPY_ON_SPARK)
-    assets = [
-        splats.create_asset(f"blobs {n}", "SPZ", generated["spz"]) for n in range(3)
-    ]
+    assets = [splats.create_asset(f"blobs {n}", "SPZ", generated["spz"]) for n in range(3)]
     claimed = api.claim(viewer_compatible_only=False)
     counts = []
     for asset in assets:
-        result = headless.call(
-            "processOne", claimed[str(asset.pk)], {"upload": False, "report": False}
-        )
+        result = headless.call("processOne", claimed[str(asset.pk)], {"upload": False, "report": False})
         assert result["status"] == "done", result
         memory = headless.call("memory")
         counts.append((memory["geometries"], memory["textures"]))
@@ -289,9 +275,7 @@ def test_splat_data_is_freed_after_each_asset(headless, api, generated, headless
     assert disposed == {"meshes": 3, "renderers": 0}, disposed
 
 
-def test_the_admin_page_draws_splats_and_a_retake_waits_for_the_new_sort(
-    generator, generated
-):
+def test_the_admin_page_draws_splats_and_a_retake_waits_for_the_new_sort(generator, generated):
     """The generator page (its own renderer, the same modules): review mode's Retake moves
     the camera, so Spark must sort again before the capture; the accepted one shows both
     blobs."""

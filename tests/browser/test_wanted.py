@@ -20,13 +20,22 @@ def test_a_viewed_asset_gets_its_thumbnail_while_the_page_is_open(live_server, p
     # Nothing else queued yet, so the runner starts and then waits (watching).
     Asset.objects.filter(pk=viewed.pk).update(state=Asset.State.UPLOADING)
     runner = start_runner(
-        live_server.url, staff_user.generate_jwt_token(), "--watch", "--poll-seconds", "1", "--batch-size", "1",
-        "--runner-id", "watcher",
+        live_server.url,
+        staff_user.generate_jwt_token(),
+        "--watch",
+        "--poll-seconds",
+        "1",
+        "--batch-size",
+        "1",
+        "--runner-id",
+        "watcher",
     )
     try:
         wait_for(
-            lambda: ThumbnailRunner.objects.filter(pk="watcher", stopped_at__isnull=True).exists()
-            or runner.poll() is not None,
+            lambda: (
+                ThumbnailRunner.objects.filter(pk="watcher", stopped_at__isnull=True).exists()
+                or runner.poll() is not None
+            ),
             timeout=120,
             what="the runner's first heartbeat",
         )

@@ -41,8 +41,7 @@ class Command(BaseCommand):
             default=60,
             dest="min_age",
             help=(
-                "Only delete files at least this old, so uploads still in flight are "
-                "left alone (default: %(default)s)."
+                "Only delete files at least this old, so uploads still in flight are left alone (default: %(default)s)."
             ),
         )
         parser.add_argument(
@@ -74,9 +73,7 @@ class Command(BaseCommand):
                 orphans.append((name, storage.size(name)))
             except Exception:  # gone since the listing, or storage trouble: skip it
                 logger.exception("Could not inspect %s", name)
-                self.stderr.write(
-                    self.style.ERROR(f"Could not inspect {name}; skipped")
-                )
+                self.stderr.write(self.style.ERROR(f"Could not inspect {name}; skipped"))
 
         self.stdout.write(
             f"Found {plural(len(stored), 'file')} under {self.prefix}/: "
@@ -88,9 +85,7 @@ class Command(BaseCommand):
             for name, size in orphans:
                 self.stdout.write(f"  {name} ({size} bytes)")
         if dry_run:
-            would = (
-                f"Would delete {plural(len(orphans), 'orphan file')} ({total} bytes)."
-            )
+            would = f"Would delete {plural(len(orphans), 'orphan file')} ({total} bytes)."
             self.stdout.write(self.style.SUCCESS(would))
             return
         if not orphans:
@@ -98,8 +93,7 @@ class Command(BaseCommand):
             return
         if interactive and sys.stdin.isatty():
             answer = input(
-                f"Delete {plural(len(orphans), 'file')}? "
-                "Type 'yes' to continue, or anything else to cancel: "
+                f"Delete {plural(len(orphans), 'file')}? Type 'yes' to continue, or anything else to cancel: "
             )
             if answer.strip().lower() != "yes":
                 raise CommandError("Cancelled; nothing was deleted.")
@@ -117,10 +111,6 @@ class Command(BaseCommand):
             freed += size
         message = f"Deleted {plural(deleted, 'orphan file')} ({freed} bytes)."
         if failed:
-            self.stdout.write(
-                self.style.WARNING(f"{message} {failed} could not be deleted.")
-            )
-            raise CommandError(
-                f"{plural(failed, 'file')} could not be deleted.", returncode=2
-            )
+            self.stdout.write(self.style.WARNING(f"{message} {failed} could not be deleted."))
+            raise CommandError(f"{plural(failed, 'file')} could not be deleted.", returncode=2)
         self.stdout.write(self.style.SUCCESS(message))

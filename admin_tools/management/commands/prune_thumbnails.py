@@ -24,10 +24,7 @@ def plural(count, word):
 
 def summary(versions, files, freed, *, dry_run):
     verb = "Would remove" if dry_run else "Removed"
-    return (
-        f"{verb} {plural(versions, 'thumbnail version')} and {plural(files, 'file')}, "
-        f"freeing {freed} bytes."
-    )
+    return f"{verb} {plural(versions, 'thumbnail version')} and {plural(files, 'file')}, freeing {freed} bytes."
 
 
 class Command(BaseCommand):
@@ -41,8 +38,7 @@ class Command(BaseCommand):
             "--keep",
             type=non_negative_int,
             required=True,
-            help="Earlier (non-current) versions to keep per asset; required, "
-            "0 keeps none.",
+            help="Earlier (non-current) versions to keep per asset; required, 0 keeps none.",
         )
         parser.add_argument(
             "--dry-run",
@@ -60,15 +56,10 @@ class Command(BaseCommand):
     def handle(self, *, keep, dry_run, interactive, **options):
         versions, files, freed = services.prune_versions(keep=keep, dry_run=True)
         if not versions:
-            self.stdout.write(
-                "Nothing to prune: no asset has more than "
-                f"{plural(keep, 'earlier version')}."
-            )
+            self.stdout.write(f"Nothing to prune: no asset has more than {plural(keep, 'earlier version')}.")
             return
         if dry_run:
-            self.stdout.write(
-                self.style.SUCCESS(summary(versions, files, freed, dry_run=True))
-            )
+            self.stdout.write(self.style.SUCCESS(summary(versions, files, freed, dry_run=True)))
             return
         if interactive and sys.stdin.isatty():
             self.stdout.write(summary(versions, files, freed, dry_run=True))
@@ -76,6 +67,4 @@ class Command(BaseCommand):
             if answer.strip().lower() != "yes":
                 raise CommandError("Pruning cancelled; nothing was removed.")
         versions, files, freed = services.prune_versions(keep=keep)
-        self.stdout.write(
-            self.style.SUCCESS(summary(versions, files, freed, dry_run=False))
-        )
+        self.stdout.write(self.style.SUCCESS(summary(versions, files, freed, dry_run=False)))

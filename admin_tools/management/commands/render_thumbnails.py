@@ -68,7 +68,6 @@ def _ids(value):
     return [str(pk) for pk in parse_asset_ids([value])]
 
 
-
 class Command(BaseCommand):
     help = "Render missing asset thumbnails in headless Chromium, with the admin page's renderer."
 
@@ -118,12 +117,8 @@ class Command(BaseCommand):
             action="store_true",
             help="Include assets that failed THUMBNAIL_MAX_FAILURES times already.",
         )
-        what.add_argument(
-            "--created-after", type=_iso, metavar="DATE", help="ISO date/time."
-        )
-        what.add_argument(
-            "--created-before", type=_iso, metavar="DATE", help="ISO date/time."
-        )
+        what.add_argument("--created-after", type=_iso, metavar="DATE", help="ISO date/time.")
+        what.add_argument("--created-before", type=_iso, metavar="DATE", help="ISO date/time.")
         what.add_argument(
             "--generated-before",
             type=_iso,
@@ -298,15 +293,12 @@ class Command(BaseCommand):
         if username:
             user = users.filter(username=username).first()
             if user is None:
-                raise CommandError(
-                    f"No active user named {username!r}", returncode=EXIT_UNUSABLE
-                )
+                raise CommandError(f"No active user named {username!r}", returncode=EXIT_UNUSABLE)
         else:
             user = users.filter(is_superuser=True).order_by("pk").first()
             if user is None:
                 raise CommandError(
-                    "No active superuser to run as: pass --user USERNAME or create one "
-                    "(manage.py createsuperuser)",
+                    "No active superuser to run as: pass --user USERNAME or create one (manage.py createsuperuser)",
                     returncode=EXIT_UNUSABLE,
                 )
         self._token_user = user
@@ -365,10 +357,7 @@ class Command(BaseCommand):
             raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
         self.log(f"{plural(total, 'asset')} would be rendered; listing {len(assets)}:")
         for asset in assets:
-            formats = (
-                ", ".join(f["format_type"] for f in asset.get("formats", []))
-                or "no format"
-            )
+            formats = ", ".join(f["format_type"] for f in asset.get("formats", [])) or "no format"
             state = " (has a thumbnail)" if asset.get("has_thumbnail") else ""
             failure = asset.get("failure")
             if failure:
@@ -379,11 +368,7 @@ class Command(BaseCommand):
                 options["json_report"],
                 {"dry_run": True, "total": total, "assets": [a["id"] for a in assets]},
             )
-        self.log(
-            self.style.SUCCESS(
-                f"Dry run: nothing claimed, {plural(len(assets), 'asset')} listed."
-            )
-        )
+        self.log(self.style.SUCCESS(f"Dry run: nothing claimed, {plural(len(assets), 'asset')} listed."))
 
     def _write_report(self, path, data):
         path = Path(path)
@@ -394,15 +379,11 @@ class Command(BaseCommand):
     def _exit(self, summary):
         code = summary.exit_code
         if code == EXIT_UNUSABLE:
-            raise CommandError(
-                f"The run could not work: {summary.error}", returncode=code
-            )
+            raise CommandError(f"The run could not work: {summary.error}", returncode=code)
         if code == EXIT_INTERRUPTED:
             raise CommandError(
                 "Interrupted; claimed assets were released. Run again to continue.",
                 returncode=code,
             )
         if code == EXIT_SOME_FAILED:
-            raise CommandError(
-                f"{plural(summary.failed, 'asset')} failed.", returncode=code
-            )
+            raise CommandError(f"{plural(summary.failed, 'asset')} failed.", returncode=code)

@@ -38,9 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, as_json=False, server=None, token_file=None, **options):
-        progress = (
-            self._remote(server, token_file) if server else selectors.thumbnail_progress()
-        )
+        progress = self._remote(server, token_file) if server else selectors.thumbnail_progress()
         if not server:
             progress["runners"] = fleet.listing(include_gone=False)
             progress["fleet_rate_per_minute"] = fleet.fleet_rate()
@@ -107,10 +105,6 @@ class Command(BaseCommand):
         try:
             return api.status()
         except AuthError as error:
-            raise CommandError(
-                f"The API refused the token: {error}", returncode=2
-            ) from None
+            raise CommandError(f"The API refused the token: {error}", returncode=2) from None
         except ApiError as error:
-            raise CommandError(
-                f"The API did not answer: {error}", returncode=2
-            ) from None
+            raise CommandError(f"The API did not answer: {error}", returncode=2) from None

@@ -17,7 +17,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, minutes, **options):
         if not 1 <= minutes <= settings.JWT_MAX_TOKEN_MINUTES:
-            raise CommandError(f"--minutes must be between 1 and {settings.JWT_MAX_TOKEN_MINUTES} (JWT_MAX_TOKEN_MINUTES)")
+            raise CommandError(
+                f"--minutes must be between 1 and {settings.JWT_MAX_TOKEN_MINUTES} (JWT_MAX_TOKEN_MINUTES)"
+            )
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise CommandError(f"No active user named {username!r}")

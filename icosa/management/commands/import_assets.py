@@ -44,7 +44,9 @@ class Command(BaseCommand):
             imported.append(asset.pk)
             formats = ", ".join(f.format_type for f in asset.formats.all())
             resources = asset.resources.count()
-            self.stdout.write(f"  {asset.pk}  {each.root.name}  [{formats}, {resources} file{'s' if resources != 1 else ''}]")
+            self.stdout.write(
+                f"  {asset.pk}  {each.root.name}  [{formats}, {resources} file{'s' if resources != 1 else ''}]"
+            )
         self.stdout.write(self.style.SUCCESS(f"Imported {len(planned)} asset{'s' if len(planned) != 1 else ''}."))
         if render:
             self._render(imported, render_user)
