@@ -39,6 +39,7 @@ def render_defaults() -> dict:
         "height": height,
         "quality": settings.THUMBNAIL_JPEG_QUALITY / 100,
         "background": settings.THUMBNAIL_BACKGROUND,
+        "sketchBackground": settings.THUMBNAIL_SKETCH_BACKGROUND,
         "timeoutSeconds": settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS,
     }
 

@@ -212,6 +212,9 @@ THUMBNAIL_COUNT_CACHE_SECONDS = env_int("THUMBNAIL_COUNT_CACHE_SECONDS", 5)
 THUMBNAIL_RENDER_SIZE = (env_int("THUMBNAIL_RENDER_WIDTH", 1280), env_int("THUMBNAIL_RENDER_HEIGHT", 800))
 THUMBNAIL_RENDER_TIMEOUT_SECONDS = env_int("THUMBNAIL_RENDER_TIMEOUT_SECONDS", 60)
 THUMBNAIL_BACKGROUND = os.environ.get("THUMBNAIL_BACKGROUND", "#e8eaed")
+# Tilt Brush / Open Brush sketches are painted in a dark room: their light and additive
+# brushes vanish on the light default. Used for brush sketches unless the asset names its own.
+THUMBNAIL_SKETCH_BACKGROUND = os.environ.get("THUMBNAIL_SKETCH_BACKGROUND", "#16181c")
 # "Wanted" marks (a visitor saw an asset without a thumbnail): one per asset per window, and
 # at most this many per client and minute (admin_tools.priority; kept in the "shared" cache).
 THUMBNAIL_WANTED_DEDUP_SECONDS = env_int("THUMBNAIL_WANTED_DEDUP_SECONDS", 600)

@@ -7,7 +7,7 @@
  * picture of the previous model.
  */
 import { ApiError } from './api-client.js';
-import { renderSettings } from './config.js';
+import { readPageConfig, renderSettings } from './config.js';
 import { AbortError, Reason, ThumbnailError, toThumbnailError } from './errors.js';
 import { loadAsset } from './loaders/registry.js';
 import {
@@ -127,6 +127,14 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 
 		stage( 'frame' );
 		const params = asset.presentation_params || {};
+		if ( notes.brushes && ! parseBackground( params.backgroundColor ) ) {
+
+			// A brush sketch is painted in a dark room: light and additive strokes vanish on a
+			// light background. The gallery's own background still wins.
+			settings.background = parseBackground( ( readPageConfig().defaults || {} ).sketchBackground ) || settings.background;
+
+		}
+
 		const colorSpace = applyColorSpace( model, params );
 		root = orientModel( model, asset, format.format_type );
 		let points = orientedPoints( root, model ); // The loader's bounds (splats) or the geometry.

@@ -84,8 +84,13 @@ def stored(asset):
     return version, open_field(asset.thumbnail)
 
 
-def mean_colour(image):
-    pixels = model_pixels(image, BACKGROUND)
+def drawn_on(version):
+    """The background the page drew on: brush sketches get THUMBNAIL_SKETCH_BACKGROUND."""
+    return version.render_settings["background"]
+
+
+def mean_colour(image, background=BACKGROUND):
+    pixels = model_pixels(image, background)
     assert pixels, "no model pixels"
     return tuple(sum(channel) / len(pixels) for channel in zip(*pixels, strict=False))
 
@@ -94,9 +99,9 @@ def saturation(colour):
     return max(colour) - min(colour)
 
 
-def coloured_share(image):
-    """Share of the model's pixels that are clearly coloured (additive strokes may wash to white)."""
-    pixels = model_pixels(image, BACKGROUND)
+def coloured_share(image, background=BACKGROUND):
+    """Share of the model's pixels that are clearly coloured."""
+    pixels = model_pixels(image, background)
     return sum(1 for p in pixels if saturation(p) > 40) / max(1, len(pixels))
 
 
@@ -109,8 +114,8 @@ def test_khr_materials_common_and_trs_nodes_render_the_material_colour(brush_pag
     result = brush_page().render(asset)
     assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
-    assert_shows_a_model(image, BACKGROUND, label="common")
-    r, g, b = mean_colour(image)
+    assert_shows_a_model(image, drawn_on(version), label="common")
+    r, g, b = mean_colour(image, drawn_on(version))
     assert r > g + 40 and r > b + 40, (r, g, b)
     assert version.render_settings["format_type"] == "GLTF1"
 
@@ -141,7 +146,7 @@ def test_tilt_brush_strokes_use_the_brush_assets(brush_page, import_models, tmp_
     result = page.render(asset)
     assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
-    r, g, b = mean_colour(image)
+    r, g, b = mean_colour(image, drawn_on(version))
     assert b > r + 60, f"the brush shader swaps red and blue: {(r, g, b)}"
     assert version.render_settings["brushes"] == "assets"
     assert not page.dead_host, page.dead_host
@@ -157,7 +162,7 @@ def test_without_brush_assets_strokes_fall_back_to_vertex_colours(brush_page, im
     result = page.render(asset)
     assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
-    r, g, b = mean_colour(image)
+    r, g, b = mean_colour(image, drawn_on(version))
     assert r > b + 60 and r > g + 60, f"the red vertex colour is drawn: {(r, g, b)}"
     assert version.render_settings["brushes"] == "fallback"
     assert not page.dead_host, page.dead_host
@@ -190,8 +195,8 @@ def test_tilt_all_brushes_gltf1_shows_coloured_strokes(brush_page, import_models
     _timed(f"all_brushes.gltf ({'assets' if with_assets else 'fallback'})", result)
     assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
-    info = assert_shows_a_model(image, BACKGROUND, label="all_brushes")
-    colour = mean_colour(image)
+    info = assert_shows_a_model(image, drawn_on(version), label="all_brushes")
+    colour = mean_colour(image, drawn_on(version))
     assert saturation(colour) > 25, f"strokes are coloured, not grey: {colour} {info}"
     assert info["model_luma"] > 40, f"not black: {info}"
     assert version.render_settings["brushes"] == ("assets" if with_assets else "fallback")
@@ -220,11 +225,11 @@ def test_open_brush_gltf2_renders(brush_page, import_models, name, with_assets):
     _timed(f"{name} ({'assets' if with_assets else 'fallback'})", result)
     assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
-    assert_shows_a_model(image, BACKGROUND, label=name) if name.endswith(".glb") else None
-    assert model_pixels(image, BACKGROUND), "something is drawn"
+    assert_shows_a_model(image, drawn_on(version), label=name) if name.endswith(".glb") else None
+    assert model_pixels(image, drawn_on(version)), "something is drawn"
     assert version.render_settings["brushes"] == ("assets" if with_assets else "fallback")
     if name.endswith(".glb"):
-        assert coloured_share(image) > 0.05, "coloured strokes, not grey or white geometry"
+        assert coloured_share(image, drawn_on(version)) > 0.05, "coloured strokes, not grey or white geometry"
     assert not page.dead_host, page.dead_host[:3]
     assert not [url for url in page.requests if "Brush_Light" in url], "the unshipped texture is never requested"
 
