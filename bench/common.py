@@ -100,6 +100,16 @@ def child_env(backend, name, *, conn_max_age=60, media_root=None, extra=None):
     return env
 
 
+def shared_fixtures(*parts):
+    """The real sample files under ../shared/fixtures (or $ICOSA_SHARED_FIXTURES), or None:
+    the tests' one rule for finding them (tests/fixtures/shared.py)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.fixtures.shared import shared_fixtures as locate
+
+    return locate(*parts)
+
+
 def configure(backend, name, **kwargs):
     """Point config.settings at the bench database and set Django up (once per process)."""
     os.environ.update(child_env(backend, name, **kwargs))

@@ -36,7 +36,6 @@ import common  # noqa: E402
 NAME = "headless_throughput"
 DB_NAME = "icosa_bench_headless"
 TARGET_RATIO = 1.3
-FIXTURES_OK = common.ROOT.parent / "shared" / "fixtures" / "models" / "ok"
 
 
 def parse_args():
@@ -83,7 +82,8 @@ def setup_database(media_root, args):
     user = common.staff_user()
     generated = write_demo_models(Path(media_root).parent / "models", count=args.generated)
     sets = {"generated": [import_model(path, owner=user).pk for path in generated]}
-    samples = sorted(p for p in FIXTURES_OK.iterdir() if p.is_file())
+    fixtures_ok = common.shared_fixtures("models", "ok")
+    samples = sorted(p for p in fixtures_ok.iterdir() if p.is_file()) if fixtures_ok else []
     sets["fixtures-ok"] = [
         import_model(path, owner=user, name=f"{path.stem} {n}").pk for n in range(args.repeat) for path in samples
     ]

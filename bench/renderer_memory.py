@@ -34,7 +34,6 @@ import common  # noqa: E402
 NAME = "renderer_memory"
 DB_NAME = "icosa_bench_memory"
 TARGET_GROWTH = 0.10
-FIXTURES_OK = common.ROOT.parent / "shared" / "fixtures" / "models" / "ok"
 
 
 def descendants(pid):
@@ -85,7 +84,8 @@ def setup_database(media_root):
 
     user = common.staff_user()
     paths = write_demo_models(Path(media_root).parent / "models")
-    paths += sorted(p for p in FIXTURES_OK.iterdir() if p.is_file())
+    fixtures_ok = common.shared_fixtures("models", "ok")
+    paths += sorted(p for p in fixtures_ok.iterdir() if p.is_file()) if fixtures_ok else []
     return user, [import_model(path, owner=user).pk for path in paths]
 
 

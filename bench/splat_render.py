@@ -33,7 +33,6 @@ from tests.fixtures import splats  # noqa: E402
 
 NAME = "splat_render"
 DB_NAME = "icosa_bench_splats"
-SHARED = common.ROOT.parent / "shared" / "fixtures" / "formats" / "splat"
 REAL = {
     "fruit_drops_minimal.ply": "SPLAT_PLY",
     "pc_short.ply": "SPLAT_PLY",
@@ -72,9 +71,10 @@ def setup_database(media_root, args):
     user = common.staff_user()
     files = splats.write_all(Path(media_root).parent / "generated")
     entries = [(f"generated two-blobs.{suffix} ({GENERATED[suffix]})", files[suffix], []) for suffix in GENERATED]
-    if SHARED.is_dir() and not args.quick:
+    shared = common.shared_fixtures("formats", "splat")
+    if shared and not args.quick:
         for name, format_type in REAL.items():
-            path = SHARED / name
+            path = shared / name
             others = sorted(path.parent.glob("*.webp")) if path.suffix == ".json" else []
             entries.append((f"{name} ({format_type})", path, others))
     assets = []
