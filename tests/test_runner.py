@@ -211,6 +211,21 @@ def test_a_failure_is_recorded_once_and_the_run_moves_on(staff_user):
     assert [name for _, name in FakePage.log] == ["bad", "good"]
 
 
+def test_an_asset_with_an_internal_url_is_recorded_as_fetch_error_and_never_rendered(staff_user):
+    from icosa.models import Resource
+
+    internal, good = make_assets("internal", "good")
+    fmt = internal.formats.get()
+    Resource.objects.create(asset=internal, format=fmt, external_url="http://169.254.169.254/latest/model.glb")
+    fmt.root_resource = fmt.resources.get()
+    fmt.save()
+    _, summary = run(staff_user)
+    assert (summary.done, summary.failed) == (1, 1)
+    assert [name for _, name in FakePage.log] == ["good"]
+    failure = ThumbnailFailure.objects.get(asset=internal)
+    assert failure.reason == "fetch_error" and "169.254.169.254" in failure.detail
+
+
 def test_a_crashed_page_records_browser_crash_reopens_and_the_run_goes_on(staff_user):
     make_assets("a", "boom", "c")
     runner, summary = run(staff_user, {"boom": "crash"})

@@ -331,7 +331,7 @@ class Runner:
         asset_id = str(asset["id"])
         refused = self._url_policy.refused_in(asset)  # gallery URLs need no lookup; hosts are cached
         if refused:
-            await self._report(asset_id, "fetch_error", refused)
+            await self._report(page, asset_id, "fetch_error", refused)
             return {"status": FAILED, "reason": "fetch_error", "detail": refused}, False
         try:
             started = await page.start(
