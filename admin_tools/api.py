@@ -488,13 +488,9 @@ class FleetOut(Schema):
     runners: list[RunnerOut]
     fleet_rate_per_minute: float
     eta_seconds: float | None
+    eta_assets: int
 
 
 @router.get("/thumbnail-jobs/runners", response={200: FleetOut, 401: Message, 403: Message}, url_name="runner_fleet")
 def runner_fleet(request):
-    remaining = selectors.count_missing(exclude_claimed=False)
-    return {
-        "runners": fleet.listing(),
-        "fleet_rate_per_minute": fleet.fleet_rate(),
-        "eta_seconds": fleet.eta_seconds(remaining),
-    }
+    return fleet.overview()

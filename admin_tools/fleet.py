@@ -128,6 +128,21 @@ def eta_seconds(remaining: int, *, now=None) -> float | None:
     return None if rate <= 0 else remaining / rate * 60.0
 
 
+def overview(*, include_gone=True, now=None) -> dict:
+    """The runners, their rate, and the ETA for what is left to render: the assets a claim
+    would still hand out (missing, not given up on), leased ones included. The API's fleet
+    endpoint and ``thumbnail_status`` both show this."""
+    from .selectors import count_missing
+
+    remaining = count_missing(exclude_claimed=False)
+    return {
+        "runners": listing(now=now, include_gone=include_gone),
+        "fleet_rate_per_minute": fleet_rate(now=now),
+        "eta_seconds": eta_seconds(remaining, now=now),
+        "eta_assets": remaining,
+    }
+
+
 __all__ = [
     "ALIVE",
     "GONE",
@@ -135,6 +150,7 @@ __all__ = [
     "RunnerTaken",
     "eta_seconds",
     "fleet_rate",
+    "overview",
     "heartbeat",
     "listing",
     "release_silent",

@@ -83,6 +83,7 @@ def test_json_has_every_count(backlog):
         "runners": [],
         "fleet_rate_per_minute": 0.0,
         "eta_seconds": None,
+        "eta_assets": 4,
     }
 
 
@@ -94,7 +95,8 @@ def test_the_fleet_and_the_eta_at_its_rate(backlog, staff_user):
     out = status()
     assert "Runners: 1 (1 alive)" in out
     assert "box-1  alive" in out and "done 3, failed 1, 0.5/min" in out
-    assert "ETA: 0h 10m for 5 at 0.5 assets/min" in out
+    # The ETA counts what a claim still hands out: 5 renderable, less the one given up on.
+    assert "ETA: 0h 08m for 4 at 0.5 assets/min" in out
 
 
 def test_an_empty_gallery_is_complete():
@@ -121,3 +123,15 @@ def test_remote_gallery_through_the_api(live_server, staff_user, backlog):
     with pytest.raises(CommandError, match="refused the token") as caught:
         status("--server", live_server.url, "--token-file", token_file("nonsense"))
     assert caught.value.returncode == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_remote_gallery_shows_the_same_fleet_and_eta_as_local_mode(live_server, staff_user, backlog):
+    from admin_tools import fleet
+
+    fleet.heartbeat(runner_id="box-1", user=staff_user, host="box", version="2", renderer="SwiftShader",
+                    done=3, failed=1, rate_per_minute=0.5)  # fmt: skip
+    remote = status("--server", live_server.url, "--token-file", token_file(staff_user.generate_jwt_token()))
+    assert "Runners: 1 (1 alive)" in remote
+    assert "box-1  alive" in remote and "done 3, failed 1, 0.5/min" in remote
+    assert remote == status()

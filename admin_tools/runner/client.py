@@ -125,6 +125,10 @@ class ThumbnailApi:
         """Progress counts (``GET /thumbnail-jobs/status``)."""
         return self.request("GET", f"{ADMIN_PREFIX}/thumbnail-jobs/status")
 
+    def fleet(self):
+        """The runners and the backlog's ETA (``GET /thumbnail-jobs/runners``)."""
+        return self.request("GET", f"{ADMIN_PREFIX}/thumbnail-jobs/runners")
+
     # -- transport ----------------------------------------------------------------------------
 
     def request(self, method, path, *, body=None, query=None, retry=True):

@@ -38,11 +38,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, as_json=False, server=None, token_file=None, **options):
-        progress = self._remote(server, token_file) if server else selectors.thumbnail_progress()
-        if not server:
-            progress["runners"] = fleet.listing(include_gone=False)
-            progress["fleet_rate_per_minute"] = fleet.fleet_rate()
-            progress["eta_seconds"] = fleet.eta_seconds(progress["renderable_remaining"])
+        if server:
+            progress = self._remote(server, token_file)
+        else:
+            progress = {**selectors.thumbnail_progress(), **fleet.overview(include_gone=False)}
         if as_json:
             self.stdout.write(json.dumps(progress, indent=2, sort_keys=True, default=str))
             return
@@ -90,7 +89,7 @@ class Command(BaseCommand):
         else:
             hours, rest = divmod(int(eta), 3600)
             self.stdout.write(
-                f"ETA: {hours}h {rest // 60:02d}m for {progress['renderable_remaining']:,} at "
+                f"ETA: {hours}h {rest // 60:02d}m for {progress['eta_assets']:,} at "
                 f"{progress['fleet_rate_per_minute']:.1f} assets/min"
             )
 
@@ -103,8 +102,12 @@ class Command(BaseCommand):
             raise CommandError(f"--server needs --token-file or ${TOKEN_ENV}", returncode=2)
         api = ThumbnailApi(server.rstrip("/") + api_base(), token)
         try:
-            return api.status()
+            progress = api.status()
+            crew = api.fleet()
         except AuthError as error:
             raise CommandError(f"The API refused the token: {error}", returncode=2) from None
         except ApiError as error:
             raise CommandError(f"The API did not answer: {error}", returncode=2) from None
+        # The same view as local mode: runners that went away are history, not the fleet.
+        crew["runners"] = [row for row in crew["runners"] if row["state"] != fleet.GONE]
+        return {**progress, **crew}
