@@ -154,6 +154,8 @@ def backfill_version(version: ThumbnailVersion, *, rebuild=False, dry_run=False)
     )
     replaced = []
     if rebuild:
+        # Rows go before the new ones are listed (one row per size): if storing fails the
+        # version lacks them (the next run makes them) and the old files are orphans.
         old = _family_rows(version, missing)
         replaced = [row.file.name for row in old]
         _drop_rows(version.asset_id, [row.pk for row in old])
