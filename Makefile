@@ -12,7 +12,7 @@ DEMO_DIR ?= media/demo-models
 
 RUFF := $(VENV)/bin/ruff
 
-.PHONY: demo test test-fast test-js lint format system deps serve bench clean
+.PHONY: demo test test-fast test-js lint format system deps serve bench contact-sheet clean
 
 system:
 	@missing=""; \
@@ -83,6 +83,11 @@ bench: deps
 	$(PY) bench/renderer_memory.py
 	$(PY) bench/api_upload.py
 	$(PY) bench/api_list_latency.py
+
+# The README's picture of the thumbnails: every fixture (generated, plus ../shared's when present)
+# imported into a throwaway database, rendered headless, tiled by `manage.py contact_sheet`.
+contact-sheet: deps
+	$(PY) docs/fixture_contact_sheet.py --out docs/contact-sheet.jpg
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache

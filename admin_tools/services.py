@@ -94,11 +94,16 @@ def _schedule_extra_derivatives(asset_id: int, version_id: int, derivatives) -> 
         _extra_derivatives_job(asset_id, version_id, derivatives, own_connection=False)
 
 
-def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives) -> list:
+def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives, only=None) -> list:
     """Build and write a version's other sizes and formats, then list them on it (and on any
     revert of it made meanwhile). Files first, rows after: a row always names a stored file;
-    if the version is gone (pruned) the new files are removed again. Returns the new rows."""
+    if the version is gone (pruned) the new files are removed again. Returns the new rows.
+
+    ``only``: the ``(kind, width, format)`` keys to make (the back-fill's missing ones); a
+    version that already lists one of them keeps its row."""
     extras = extra_derivatives(derivatives)
+    if only is not None:
+        extras = [extra for extra in extras if (extra.kind, extra.width, extra.format) in only]
     storage = _storage()
     stem = derivatives.content_hash[:16]
     written = []
@@ -123,6 +128,13 @@ def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives) -> l
             )
             if version_id not in targets:
                 raise ThumbnailVersion.DoesNotExist(f"Thumbnail version {version_id} no longer exists")
+            listed = set()
+            if only is not None:
+                listed = set(
+                    ThumbnailDerivative.objects.filter(version_id__in=targets).values_list(
+                        "version_id", "kind", "width", "format"
+                    )
+                )
             rows = ThumbnailDerivative.objects.bulk_create(
                 [
                     ThumbnailDerivative(
@@ -137,6 +149,7 @@ def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives) -> l
                     )
                     for target in targets
                     for extra, name in zip(extras, written, strict=True)
+                    if (target, extra.kind, extra.width, extra.format) not in listed
                 ]
             )
     except BaseException:

@@ -14,16 +14,14 @@ from admin_tools.models import ThumbnailVersion
 from icosa.models import Asset
 from tests.fixtures import quality
 from tests.fixtures.meshes import CYAN, GREEN, RED
-from tests.fixtures.shared import shared_fixtures
 
 from .pixels import assert_shows_colour, describe, hex_to_rgb, open_field
 
 # claim, headless and headless_page are fixtures: the headless page of test_formats.py, shared.
-from .test_formats import SHARED_FORMATS, SHARED_RENDER, claim, headless, headless_page, needs_shared, thumbnail  # noqa: F401, I001
+from .test_formats import SHARED_FORMATS, SHARED_RENDER, claim, headless, headless_page, thumbnail  # noqa: F401, I001
 
 pytestmark = pytest.mark.browser
 BACKGROUND = "#e8eaed"
-SHARED_MODELS = shared_fixtures("models")
 QUARTER_TURN_Z = {"x": 0.0, "y": 0.0, "z": math.sqrt(0.5), "w": math.sqrt(0.5)}
 
 
@@ -191,12 +189,18 @@ def subject_brightness(image, background=BACKGROUND, tolerance=24):
     return sum(lumas) / len(lumas) / 255 if lumas else 0.0
 
 
-@needs_shared
-def test_no_shared_sample_is_stored_as_a_dark_silhouette_without_a_flag(headless, import_models, claim, settings):  # noqa: F811
-    """Every good real sample (../shared/fixtures/models/ok and the formats that must render):
-    a stored preview whose subject is darker than the threshold carries `dark_subject`."""
-    paths = sorted((SHARED_MODELS / "ok").iterdir()) if SHARED_MODELS else []
-    paths += [SHARED_FORMATS / relative for relative in SHARED_RENDER]
+def test_no_good_sample_is_stored_as_a_dark_silhouette_without_a_flag(
+    headless,  # noqa: F811
+    import_models,
+    claim,  # noqa: F811
+    settings,
+    sample_models,
+):
+    """Every good sample (the generated ones, ../shared/fixtures/models/ok and the shared
+    formats that must render, when present): a stored preview whose subject is darker than
+    the threshold carries `dark_subject`, and a flagged one is really that dark."""
+    paths = list(sample_models.ok)  # generated, then ../shared/fixtures/models/ok when present
+    paths += [SHARED_FORMATS / relative for relative in SHARED_RENDER] if SHARED_FORMATS else []
     assets = [import_one(import_models, path) for path in paths]
     jobs = claim()
     threshold = settings.THUMBNAIL_QUALITY_DARK_BRIGHTNESS
