@@ -427,7 +427,7 @@ def main():
                 "f3d, xvfb-run per model (the issue's command)",
                 lambda: run_per_model("f3d, xvfb-run per model", assets, work / "f3d-xvfb-run", xvfb_run_command),
             )
-        if args.gpu:
+        if args.gpu and {"f3d", "f3d-xvfb-run"} - skip:
             notes.append(F3D_GPU_NOTE)
     else:
         notes.append("f3d or Xvfb not installed: apt-get install f3d xvfb")
@@ -524,7 +524,6 @@ def main():
             "ratios": ratios,
             "stages": stage_table(ours[0]) if ours else [],
             "notes": notes,
-            "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()) + " UTC",
         },
     )
     print(f"Wrote {path}")
