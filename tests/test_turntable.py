@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError
 from django.test import TestCase
 from django.urls import reverse
@@ -16,10 +17,12 @@ from PIL import Image, ImageDraw, ImageSequence
 from admin_tools import services
 from admin_tools.models import ThumbnailDerivative, ThumbnailVersion
 from admin_tools.pageconfig import page_config
+from admin_tools.runner import RunOptions
 from admin_tools.turntable import MAX_FRAMES
 from icosa.models import Asset, Format
 
-from .conftest import b64, make_image
+from .conftest import b64, import_fixture, make_image
+from .fixtures.turntable import lopsided_model
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +221,45 @@ def test_off_by_default(client, auth, still):
     assert (config["width"], config["height"]) == tuple(django_settings.THUMBNAIL_TURNTABLE_SIZE)
     assert not ThumbnailDerivative.objects.filter(kind="turntable").exists()
     assert all(item["kind"] != "turntable" for item in listing(client, auth, asset))
+
+
+def test_the_generator_page_offers_the_setting_off(client, staff_user, settings):
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:icosa_asset_batch_thumbnails")).content.decode()
+    assert 'id="bt-turntable" name="turntable" min="0" max="72" step="1" value="0"' in page
+    settings.THUMBNAIL_TURNTABLE_FRAMES = 24
+    page = client.get(reverse("admin:icosa_asset_batch_thumbnails")).content.decode()
+    assert 'id="bt-turntable" name="turntable" min="0" max="72" step="1" value="24"' in page
+
+
+def test_run_options_pass_a_requested_turntable_to_the_page():
+    base = {
+        "server": "http://x",
+        "token": "t",
+        "runner_name": "r",
+        "api_base": "/api",
+        "page_url": "/",
+        "module_url": "/m",
+    }
+    assert "turntable" not in RunOptions(**base).page_config()  # the gallery's default applies
+    assert RunOptions(**base, turntable=8).page_config()["turntable"] == 8
+    assert RunOptions(**base, turntable=0).page_config()["turntable"] == 0
+
+
+@pytest.mark.parametrize("count", ["1", "-3", str(MAX_FRAMES + 1)])
+def test_render_thumbnails_refuses_a_turntable_out_of_bounds(count):
+    with pytest.raises(CommandError, match="--turntable must be 0"):
+        call_command("render_thumbnails", "--turntable", count, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_render_thumbnails_turntable_option_stores_one(superuser, tmp_path):
+    """--turntable N reaches the headless page through the runner's page config (real Chromium)."""
+    asset = import_fixture(lopsided_model(tmp_path))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("render_thumbnails", "--asset-ids", str(asset.pk), "--turntable", "4", stdout=out, stderr=err)
+    row = ThumbnailDerivative.objects.get(version__asset=asset, version__is_current=True, kind="turntable")
+    with row.file.open("rb") as handle:
+        image = Image.open(io.BytesIO(handle.read()))
+        assert image.n_frames == 4 and image.size == (512, 320), out.getvalue() + err.getvalue()

@@ -5,35 +5,23 @@ import io
 import json
 
 import pytest
-import trimesh
 from django.test import Client
 from django.urls import reverse
 from PIL import Image, ImageChops, ImageSequence, ImageStat
 
 from admin_tools.models import ThumbnailDerivative, ThumbnailVersion
-from tests.fixtures.models import _glb
+from tests.fixtures.turntable import lopsided_model
 
 from .pixels import assert_shows_a_model
 
 pytestmark = pytest.mark.browser
 BACKGROUND = "#e8eaed"
 MODULE = "/static/batch_thumbs/headless.js"
-RED = (0.85, 0.08, 0.06)
-BLUE = (0.08, 0.2, 0.9)
 
 
 @pytest.fixture
-def lopsided_model(tmp_path):
-    """A model no turn maps onto itself: a tall red block on the left, a low blue slab behind."""
-    red = trimesh.creation.box(extents=(0.5, 1.4, 0.5))
-    red.apply_translation((-0.9, 0.2, 0.0))
-    blue = trimesh.creation.box(extents=(1.6, 0.4, 0.5))
-    blue.apply_translation((0.3, -0.3, -0.8))
-    parts = [_glb(tmp_path / "red.glb", red, RED), _glb(tmp_path / "blue.glb", blue, BLUE)]
-    scene = trimesh.Scene([trimesh.load(path, force="mesh") for path in parts])
-    path = tmp_path / "lopsided.glb"
-    scene.export(path)
-    return path
+def lopsided(tmp_path):
+    return lopsided_model(tmp_path)
 
 
 @pytest.fixture
@@ -70,9 +58,9 @@ def red_centre(image):
 
 
 def test_turntable_of_eight_frames_shows_the_model_turning(
-    headless_page, import_models, lopsided_model, staff_token, render_settings
+    headless_page, import_models, lopsided, staff_token, render_settings
 ):
-    (asset,) = import_models(lopsided_model)
+    (asset,) = import_models(lopsided)
     call(
         headless_page,
         "setup",
@@ -111,8 +99,8 @@ def test_turntable_of_eight_frames_shows_the_model_turning(
     assert version.width == 512 and version.thumbnail.name.endswith(".jpg")
 
 
-def test_no_turntable_unless_asked(headless_page, import_models, lopsided_model, staff_token, render_settings):
-    import_models(lopsided_model)
+def test_no_turntable_unless_asked(headless_page, import_models, lopsided, staff_token, render_settings):
+    import_models(lopsided)
     call(headless_page, "setup", {"token": staff_token, "runnerId": "turntable-tests", "width": 640, "height": 400})
     (claimed,) = claim(staff_token)
     result = call(headless_page, "processOne", claimed)
