@@ -263,3 +263,13 @@ def test_render_thumbnails_turntable_option_stores_one(superuser, tmp_path):
     with row.file.open("rb") as handle:
         image = Image.open(io.BytesIO(handle.read()))
         assert image.n_frames == 4 and image.size == (512, 320), out.getvalue() + err.getvalue()
+
+
+def test_the_gallery_card_carries_its_turntable_for_hover(client, auth, still):
+    asset, stored = still
+    page = client.get(reverse("icosa:gallery")).content.decode()
+    assert "data-turntable" not in page
+    url = post_turntable(client, auth, asset, stored["version_id"], frames(4)).json()["url"]
+    page = client.get(reverse("icosa:gallery")).content.decode()
+    assert f'data-turntable="{url}"' in page and "icosa/turntable-hover.js" in page
+    assert page.index('<source type="image/webp"') < page.index("data-turntable") < page.index("</picture>")

@@ -107,3 +107,25 @@ def test_no_turntable_unless_asked(headless_page, import_models, lopsided, staff
     assert result["status"] == "done", result
     assert "turntable" not in result and "turntable" not in result["timings"]
     assert not ThumbnailDerivative.objects.filter(kind="turntable").exists()
+
+
+def test_gallery_card_plays_the_turntable_on_hover(page, live_server, transactional_db, staff_token):
+    from tests.test_turntable import frames, make_asset, post_turntable, upload_still
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {staff_token}"}
+    client = Client()
+    asset = make_asset()
+    stored = upload_still(client, auth, asset)
+    url = post_turntable(client, auth, asset, stored["version_id"], frames(4)).json()["url"]
+
+    page.goto(live_server.url + reverse("icosa:gallery"))
+    card = page.locator(".card a").first
+    assert page.locator("img.turntable").count() == 0  # nothing fetched before a hover
+    card.hover()
+    overlay = page.locator("img.turntable")
+    overlay.wait_for()
+    page.wait_for_function("() => document.querySelector('img.turntable').complete")
+    assert overlay.get_attribute("src") == url
+    assert overlay.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [512, 320]
+    page.mouse.move(5, 5)
+    assert page.locator("img.turntable").count() == 0
