@@ -139,10 +139,11 @@ async function captureTurntable( context, { scene, model, points, framing, setti
 	const started = performance.now();
 	const { width, height } = settings;
 	const previous = [ context.width, context.height ];
-	const frames = [];
+	let outcome;
 	try {
 
 		context.setSize( width, height );
+		const frames = [];
 		for ( const pose of turntablePoses( points, framing, { frames: settings.frames, aspect: width / height } ) ) {
 
 			throwIfAborted( signal );
@@ -154,18 +155,20 @@ async function captureTurntable( context, { scene, model, points, framing, setti
 
 		}
 
-		return { frames, width, height, ms: Math.round( performance.now() - started ) };
+		outcome = { frames };
 
 	} catch ( error ) {
 
 		if ( signal && signal.aborted ) throw error;
-		return { width, height, ms: Math.round( performance.now() - started ), error: `Turntable not rendered: ${error.message}` };
+		outcome = { error: `Turntable not rendered: ${error.message}` };
 
 	} finally {
 
 		context.setSize( previous[ 0 ], previous[ 1 ] );
 
 	}
+
+	return { ...outcome, width, height, ms: Math.round( performance.now() - started ) };
 
 }
 
