@@ -201,7 +201,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		if ( settings.turntable > 0 ) {
 
 			stage( 'turntable' );
-			turntable = await captureTurntable( context, { scene, model, points, framing, signal, settings: { ...readPageConfig().turntable, quality: settings.quality, frames: settings.turntable } } );
+			turntable = await captureTurntable( context, { scene, model, points, framing, signal, settings: { ...readPageConfig().turntable, quality: settings.quality, timeoutMs: settings.timeoutMs, frames: settings.turntable } } );
 			timings.turntable = turntable.ms;
 
 		}

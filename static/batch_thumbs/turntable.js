@@ -9,7 +9,7 @@
  */
 import { createCamera } from './framing.js';
 import { waitForModel } from './renderer.js';
-import { throwIfAborted } from './signals.js';
+import { createDeadline, throwIfAborted } from './signals.js';
 
 /** Share of the half-frame kept empty on each side, as the still's framing. */
 const MARGIN = 0.06;
@@ -121,8 +121,9 @@ function turntablePoses( points, still, { frames, aspect, margin = MARGIN } ) {
 
 /**
  * Render the orbit with the still's scene at the page's turntable size and read each frame
- * back as JPEG. The renderer gets its size back afterwards. Aborting throws; any other failure
- * is returned as `{error}` (the still goes on).
+ * back as JPEG, within `settings.timeoutMs` (the still's budget again). The renderer gets its
+ * size back afterwards. Aborting throws; any other failure, the timeout included, is returned
+ * as `{error}` (the still goes on).
  *
  * @param {import('./renderer.js').RenderContext} context
  * @param {Object} params
@@ -130,7 +131,7 @@ function turntablePoses( points, still, { frames, aspect, margin = MARGIN } ) {
  * @param {import('three').Object3D} params.model - For its loader's `ready` hook (splats sort per view).
  * @param {Float32Array} params.points
  * @param {import('./framing.js').Framing} params.framing - The still's.
- * @param {{frames: number, width: number, height: number, quality: number}} params.settings
+ * @param {{frames: number, width: number, height: number, quality: number, timeoutMs?: number}} params.settings
  * @param {AbortSignal} [params.signal]
  * @return {Promise<{frames?: string[], width: number, height: number, ms: number, error?: string}>}
  */
@@ -139,6 +140,7 @@ async function captureTurntable( context, { scene, model, points, framing, setti
 	const started = performance.now();
 	const { width, height } = settings;
 	const previous = [ context.width, context.height ];
+	const deadline = createDeadline( signal, settings.timeoutMs );
 	let outcome;
 	try {
 
@@ -146,9 +148,9 @@ async function captureTurntable( context, { scene, model, points, framing, setti
 		const frames = [];
 		for ( const pose of turntablePoses( points, framing, { frames: settings.frames, aspect: width / height } ) ) {
 
-			throwIfAborted( signal );
+			throwIfAborted( deadline.signal );
 			const camera = createCamera( pose, width / height );
-			await waitForModel( context, model, scene, camera, signal );
+			await waitForModel( context, model, scene, camera, deadline.signal );
 			if ( context.isContextLost() ) throw new Error( 'The WebGL context was lost' );
 			context.renderer.render( scene, camera );
 			frames.push( context.canvas.toDataURL( 'image/jpeg', settings.quality ) );
@@ -164,6 +166,7 @@ async function captureTurntable( context, { scene, model, points, framing, setti
 
 	} finally {
 
+		deadline.dispose();
 		context.setSize( previous[ 0 ], previous[ 1 ] );
 
 	}
