@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 #: Fewest and most frames one turntable may have (the page clamps to MAX_FRAMES too).
 MIN_FRAMES = 2
 MAX_FRAMES = 72
-#: libwebp effort 0..6: 2 costs about half the encode time of the default (4) for a few
+#: libwebp effort 0..6: 2 takes ~40 % less encode time than the default (4) for a few
 #: per cent more bytes, as for the still's WebP derivatives (bench/README.md, turntable).
 _WEBP_METHOD = 2
 

@@ -129,3 +129,22 @@ def test_gallery_card_plays_the_turntable_on_hover(page, live_server, transactio
     assert overlay.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [512, 320]
     page.mouse.move(5, 5)
     assert page.locator("img.turntable").count() == 0
+
+
+def test_a_refused_turntable_leaves_the_still_done(
+    headless_page, import_models, lopsided, staff_token, render_settings
+):
+    (asset,) = import_models(lopsided)
+    call(headless_page, "setup", {"token": staff_token, "runnerId": "turntable-tests", "width": 640, "height": 400})
+    headless_page.route(
+        "**/turntable",
+        lambda route: route.fulfill(status=422, content_type="application/json", body='{"detail": "frame refused"}'),
+    )
+    (claimed,) = claim(staff_token)
+    result = call(headless_page, "processOne", claimed, {"turntable": 4})
+    assert result["status"] == "done", result
+    assert result["turntableError"] == "Turntable not stored: HTTP 422: frame refused"
+    version = ThumbnailVersion.objects.get(asset=asset, is_current=True)
+    assert not version.derivatives.filter(kind="turntable").exists()
+    with version.thumbnail.open("rb") as handle:
+        assert_shows_a_model(Image.open(handle).convert("RGB"), BACKGROUND, label="the still")
