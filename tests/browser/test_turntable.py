@@ -148,3 +148,15 @@ def test_a_refused_turntable_leaves_the_still_done(
     assert not version.derivatives.filter(kind="turntable").exists()
     with version.thumbnail.open("rb") as handle:
         assert_shows_a_model(Image.open(handle).convert("RGB"), BACKGROUND, label="the still")
+
+
+def test_the_generator_page_setting_stores_a_turntable(generator, import_models, lopsided):
+    """The page's Turntable frames field reaches the pipeline (page.js → batch-run.js)."""
+    (asset,) = import_models(lopsided)
+    generator.open()
+    generator.page.get_by_label("Turntable frames (0 = off)").fill("3")
+    generator.start()
+    assert generator.wait_until_over() == "finished"
+    row = ThumbnailDerivative.objects.get(version__asset=asset, version__is_current=True, kind="turntable")
+    with row.file.open("rb") as handle:
+        assert Image.open(io.BytesIO(handle.read())).n_frames == 3
