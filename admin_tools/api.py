@@ -13,10 +13,10 @@ from pydantic import BaseModel, field_validator
 from icosa.jwt_auth import StaffJWTAuth
 from icosa.models import Asset
 
-from . import fleet, runs, selectors, services
+from . import fleet, runs, selectors, services, turntable
 from .filters import WorkFilters, parse_asset_id, parse_asset_ids
 from .images import ImageRejected, ImageTooLarge, ImageTypeUnsupported
-from .models import ThumbnailSelection
+from .models import ThumbnailSelection, ThumbnailVersion
 from .pageconfig import MAX_BATCH
 from .quality import parse_quality
 from .reasons import FAILURE_REASONS
@@ -131,7 +131,9 @@ class ThumbnailIn(Schema):
 
 
 class DerivativeOut(BaseModel):
-    kind: str = Field(..., description='"thumbnail" (the card crop) or "preview" (the whole capture).')
+    kind: str = Field(
+        ..., description='"thumbnail" (the card crop), "preview" (the whole capture) or "turntable" (animated WebP).'
+    )
     format: str = Field(..., description="JPEG, WEBP or PNG.")
     width: int
     height: int
@@ -254,6 +256,55 @@ def list_asset_thumbnails(request, asset_id: str):
         "quality": _quality(version) if version else None,
         "derivatives": selectors.thumbnail_derivatives(version),
     }
+
+
+class TurntableIn(Schema):
+    version_id: str = Field(..., description="The version the still's upload answered with.")
+    runner_id: str = Field(..., min_length=1, max_length=128)
+    turntable_frames: list[str] = Field(..., description="JPEG/PNG frames on an orbit, base64 or data URLs.")
+
+
+class TurntableOut(DerivativeOut):
+    frames: int
+    frame_ms: int
+
+
+@router.post(
+    "/assets/{asset_id}/turntable",
+    response={
+        200: TurntableOut,
+        401: Message,
+        403: Message,
+        404: Message,
+        409: Message,
+        413: Message,
+        415: Message,
+        422: Message,
+        503: Message,
+    },
+    url_name="upload_turntable",
+)
+def upload_turntable(request, asset_id: str, payload: TurntableIn):
+    """An animated WebP preview of a stored version (admin_tools/turntable.py); the still is
+    never changed, whatever this answers."""
+    version_id = parse_asset_id(payload.version_id)
+    try:
+        row, made = turntable.store_turntable(
+            asset_id=_asset_id(asset_id),
+            version_id=-1 if version_id is None else version_id,
+            frames=payload.turntable_frames,
+            user=request.auth,
+            runner_id=payload.runner_id,
+        )
+    except (Asset.DoesNotExist, ThumbnailVersion.DoesNotExist) as exc:
+        raise HttpError(404, str(exc)) from None
+    except ImageRejected as exc:
+        raise HttpError(_rejection_status(exc), str(exc)) from None
+    except turntable.TurntableConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    except services.StorageUnavailable as exc:
+        raise HttpError(503, str(exc)) from None
+    return turntable.described(row, made)
 
 
 def _rejection_status(error: ImageRejected) -> int:

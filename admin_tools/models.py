@@ -100,6 +100,7 @@ class ThumbnailDerivative(models.Model):
     class Kind(models.TextChoices):
         THUMBNAIL = "thumbnail", _("thumbnail (card crop)")
         PREVIEW = "preview", _("preview (whole capture)")
+        TURNTABLE = "turntable", _("turntable (animated orbit, admin_tools.turntable)")
 
     class ImageFormat(models.TextChoices):
         JPEG = "JPEG", "JPEG"

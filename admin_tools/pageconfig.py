@@ -14,6 +14,7 @@ from icosa import formats
 
 from .brush_assets import brush_assets_url
 from .importmap import decoder_paths
+from .turntable import page_settings as turntable_settings
 
 #: Smallest and largest render side, in pixels.
 RENDER_SIZE_LIMITS = (64, 4096)
@@ -73,6 +74,7 @@ def page_config(**extra) -> dict:
             "batchSize": [1, MAX_BATCH],
         },
         **renderer_inputs(),
+        "turntable": turntable_settings(),
         **extra,
     }
 

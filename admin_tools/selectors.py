@@ -390,9 +390,10 @@ def current_version(asset_id: int) -> ThumbnailVersion | None:
 
 
 def picture_sources(assets: Iterable[Asset], *, kind: str = "thumbnail") -> dict:
-    """For the public pages' ``<picture>``: per asset id, ``{"webp": srcset, "jpeg": srcset}``
-    of its current version's ``kind`` derivatives (opaque ones; links signed unless public,
-    as ``media.file_url`` makes them). One query for the whole page."""
+    """For the public pages' ``<picture>``: per asset id, ``{"webp": srcset, "jpeg": srcset,
+    "turntable": url}`` of its current version's ``kind`` derivatives (opaque ones; links signed
+    unless public, as ``media.file_url`` makes them) and its turntable preview ("" without one).
+    One query for the whole page."""
     visibility = {asset.pk: asset.visibility for asset in assets}
     versions = ThumbnailVersion.objects.filter(asset_id__in=list(visibility), is_current=True).prefetch_related(
         "derivatives"
@@ -403,15 +404,16 @@ def picture_sources(assets: Iterable[Asset], *, kind: str = "thumbnail") -> dict
         def url(name, visibility=visibility[version.asset_id]):
             return media.file_url(name, visibility=visibility)
 
-        items = sorted(
-            (item for item in thumbnail_derivatives(version, url=url) if item["kind"] == kind),
-            key=lambda item: item["width"],
-        )
+        listed = thumbnail_derivatives(version, url=url)
+        items = sorted((item for item in listed if item["kind"] == kind), key=lambda item: item["width"])
         sources[version.asset_id] = {
-            image_format.lower(): ", ".join(
-                f"{item['url']} {item['width']}w" for item in items if item["format"] == image_format
-            )
-            for image_format in ("WEBP", "JPEG")
+            **{
+                image_format.lower(): ", ".join(
+                    f"{item['url']} {item['width']}w" for item in items if item["format"] == image_format
+                )
+                for image_format in ("WEBP", "JPEG")
+            },
+            "turntable": next((item["url"] for item in listed if item["kind"] == "turntable"), ""),
         }
     return sources
 

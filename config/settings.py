@@ -244,6 +244,12 @@ THUMBNAIL_UP_AXIS = {
         )
     },
 }
+# Turntable previews (issue 13): the page renders this many frames on an orbit after the
+# still and the server stores them as one animated WebP (derivative kind "turntable") of
+# TURNTABLE_SIZE, FRAME_MS per frame. 0 = off; the generator page and --turntable N ask per run.
+THUMBNAIL_TURNTABLE_FRAMES = env_int("THUMBNAIL_TURNTABLE_FRAMES", 0)
+THUMBNAIL_TURNTABLE_SIZE = (env_int("THUMBNAIL_TURNTABLE_WIDTH", 512), env_int("THUMBNAIL_TURNTABLE_HEIGHT", 320))
+THUMBNAIL_TURNTABLE_FRAME_MS = env_int("THUMBNAIL_TURNTABLE_FRAME_MS", 125)
 # Open Brush brush shaders/textures: a hosted copy's base URL, or a local folder this app serves
 # at /brush-assets/ (the URL wins when both are set). Neither: brush materials use the fallback.
 BRUSH_ASSETS_URL = os.environ.get("BRUSH_ASSETS_URL", "").strip()

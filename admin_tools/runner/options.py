@@ -35,6 +35,7 @@ class RunOptions:
     height: int | None = None
     quality: float | None = None
     background: str | None = None
+    turntable: int | None = None  # frames of a turntable preview; 0 off, None the gallery's
     gpu: bool = False
     chromium: str = ""
     watch: bool = False
@@ -68,6 +69,7 @@ class RunOptions:
             ("height", self.height),
             ("quality", self.quality),
             ("background", self.background),
+            ("turntable", self.turntable),
         ):
             if value is not None:
                 config[key] = value

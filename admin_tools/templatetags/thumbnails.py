@@ -36,4 +36,5 @@ def thumbnail_picture(asset, sources, kind="thumbnail", css_class=""):
         "sizes": "100vw" if preview else CARD_SIZES,
         "css_class": css_class,
         "lazy": not preview,
+        "turntable": "" if preview else sources.get(asset.pk, {}).get("turntable", ""),
     }

@@ -387,6 +387,7 @@ class BatchRun extends EventTarget {
 				quality: settings.quality,
 				background: settings.background,
 				timeoutMs: settings.timeoutMs,
+				turntable: settings.turntable,
 				runnerId: this.runnerId,
 				reviewFlaggedOnly: Boolean( settings.reviewFlaggedOnly ),
 			},
@@ -410,6 +411,7 @@ class BatchRun extends EventTarget {
 			s.completed += 1;
 			this.failures.delete( asset.id );
 			this.log( 'success', `${label( asset )}: thumbnail saved (${( result.ms / 1000 ).toFixed( 1 )} s)` );
+			if ( result.turntableError ) this.log( 'warning', `${label( asset )}: ${result.turntableError}` );
 
 		} else if ( result.status === 'skipped' ) {
 

@@ -8,6 +8,7 @@
  * out of bounds falls back to, or is clamped by, what the page says.
  */
 import { parseBackground } from './renderer.js';
+import { turntableFrames } from './turntable.js';
 
 const CONFIG_ID = 'batch-thumbs-config';
 
@@ -56,9 +57,10 @@ function clampNumber( value, [ min, max ] = [ - Infinity, Infinity ], fallback, 
 /**
  * Render settings with the page's defaults filled in and its bounds applied.
  *
- * @param {{width?: unknown, height?: unknown, quality?: unknown, background?: unknown, timeoutMs?: unknown}} values
+ * @param {{width?: unknown, height?: unknown, quality?: unknown, background?: unknown, timeoutMs?: unknown, turntable?: unknown}} values
  * @param {Object} [config] - The page configuration (default: this page's).
- * @return {{width: number, height: number, quality: number, background: string, timeoutMs: number}}
+ * @return {{width: number, height: number, quality: number, background: string, timeoutMs: number, turntable: number}}
+ *   `turntable`: frames of the turntable preview, 0 = none (turntable.js).
  */
 function renderSettings( values = {}, config = readPageConfig() ) {
 
@@ -71,6 +73,7 @@ function renderSettings( values = {}, config = readPageConfig() ) {
 		quality: clampNumber( values.quality, limits.quality, defaults.quality ),
 		background: parseBackground( values.background ) || parseBackground( defaults.background ) || undefined,
 		timeoutMs: clampNumber( values.timeoutMs, undefined, defaultTimeoutMs ),
+		turntable: turntableFrames( values.turntable, config ),
 	};
 
 }

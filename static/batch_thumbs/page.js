@@ -124,7 +124,7 @@ class GeneratorPage {
 
 		const ids = [
 			'alert', 'hidden-warning', 'selection', 'selection-text', 'backlog',
-			'batch-size', 'width', 'height', 'quality', 'background', 'viewer-compatible', 'include-failed', 'review-mode', 'review-flagged',
+			'batch-size', 'width', 'height', 'quality', 'background', 'turntable', 'viewer-compatible', 'include-failed', 'review-mode', 'review-flagged',
 			'start', 'pause', 'skip', 'stop', 'retry', 'status', 'progress', 'progress-text',
 			'stat-total', 'stat-completed', 'stat-failed', 'stat-skipped', 'stat-success', 'stat-rate', 'stat-eta',
 			'preview', 'review', 'review-image', 'review-flags', 'accept', 'retake', 'turn', 'reject', 'renderer',
@@ -324,6 +324,7 @@ class GeneratorPage {
 			height: el.height.value,
 			quality: Number( el.quality.value ) / 100,
 			background: el.background.value,
+			turntable: el.turntable ? el.turntable.value : undefined,
 		}, this.config );
 		return {
 			batchSize: batchSize( el.batchSize.value, this.config ),

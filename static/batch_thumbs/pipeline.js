@@ -23,6 +23,7 @@ import { applyColorSpace, orientModel, orientedPoints, roundedQuaternion, turnMo
 import { renderAndCapture } from './capture.js';
 import { createDeadline, reasonOf, throwIfAborted } from './signals.js';
 import { disposeObject } from './dispose.js';
+import { captureTurntable, uploadTurntable } from './turntable.js';
 
 /**
  * @typedef {Object} AssetResult
@@ -42,6 +43,9 @@ import { disposeObject } from './dispose.js';
  * @property {import('./capture.js').QualityRecord} [quality] - The capture's quality record.
  * @property {{x: number, y: number, z: number, w: number}} [savedRotation] - The orientingRotation
  *   saved after turns in review.
+ * @property {{url: string, width: number, height: number, bytes: number, frames: number, frameMs: number}} [turntable]
+ *   The stored turntable preview (`options.turntable` frames, turntable.js).
+ * @property {string} [turntableError] - Why no turntable was stored; the still was.
  */
 
 /**
@@ -193,6 +197,14 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		if ( options.returnImage ) result.dataUrl = capture.dataUrl;
 		const turned = turnedRotation( root );
 		const orientation = root.userData.orientation;
+		let turntable = null; // Opt-in (turntable.js): the orbit is rendered while the scene exists.
+		if ( settings.turntable > 0 ) {
+
+			stage( 'turntable' );
+			turntable = await captureTurntable( context, { scene, model, points, framing, signal, settings: { ...readPageConfig().turntable, quality: settings.quality, timeoutMs: settings.timeoutMs, frames: settings.turntable } } );
+			timings.turntable = turntable.ms;
+
+		}
 
 		// The picture is taken; free the model before the upload round trip.
 		disposeScene( scene, context );
@@ -234,6 +246,13 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 			result.previewUrl = stored.preview_image_url || '';
 			result.bytes = stored.bytes;
 			mark( 'upload' );
+			if ( turntable ) {
+
+				const { ms, ...answer } = await uploadTurntable( api, assetId, stored.version_id, turntable, { runnerId: settings.runnerId, signal } );
+				Object.assign( result, answer );
+				timings.turntableUpload = ms;
+
+			}
 
 		}
 

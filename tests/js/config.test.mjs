@@ -14,14 +14,14 @@ const PAGE = {
 
 test( 'missing values take the page defaults', () => {
 
-	assert.deepEqual( renderSettings( {}, PAGE ), { width: 1280, height: 800, quality: 0.85, background: '#e8eaed', timeoutMs: 60000 } );
+	assert.deepEqual( renderSettings( {}, PAGE ), { width: 1280, height: 800, quality: 0.85, background: '#e8eaed', timeoutMs: 60000, turntable: 0 } );
 
 } );
 
 test( 'values are clamped to the page bounds and rounded', () => {
 
 	const settings = renderSettings( { width: '99999', height: 10.6, quality: 7, background: 'not a colour', timeoutMs: 2500 }, PAGE );
-	assert.deepEqual( settings, { width: 4096, height: 64, quality: 1, background: '#e8eaed', timeoutMs: 2500 } );
+	assert.deepEqual( settings, { width: 4096, height: 64, quality: 1, background: '#e8eaed', timeoutMs: 2500, turntable: 0 } );
 	assert.equal( batchSize( '0', PAGE ), 50, 'zero is unset: the default' );
 	assert.equal( batchSize( 250, PAGE ), 100 );
 

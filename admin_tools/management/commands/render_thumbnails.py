@@ -30,6 +30,7 @@ from admin_tools.runner import (
 from admin_tools.runner.client import read_token
 from admin_tools.runner.console import CommandListener, plural, write_summary
 from admin_tools.runner.summary import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_UNUSABLE
+from admin_tools.turntable import MAX_FRAMES, MIN_FRAMES
 from icosa.jwt_auth import mint_token
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,13 @@ class Command(BaseCommand):
             help=f"Background colour (default: the gallery's, here {settings.THUMBNAIL_BACKGROUND}).",
         )
         how.add_argument(
+            "--turntable",
+            type=int,
+            metavar="N",
+            help="Also store an animated WebP turntable preview of N frames per model, 0 none "
+            f"(default: the gallery's, here {settings.THUMBNAIL_TURNTABLE_FRAMES}).",
+        )
+        how.add_argument(
             "--gpu",
             action="store_true",
             help="Use the GPU (ANGLE on Vulkan) instead of SwiftShader on the CPU.",
@@ -271,6 +279,9 @@ class Command(BaseCommand):
             raise CommandError("--timeout must be positive")
         if options["recycle_after"] < 0:
             raise CommandError("--recycle-after must be 0 or more")
+        turntable = options["turntable"]
+        if turntable is not None and turntable != 0 and not MIN_FRAMES <= turntable <= MAX_FRAMES:
+            raise CommandError(f"--turntable must be 0 (none) or {MIN_FRAMES} to {MAX_FRAMES} frames")
 
     def _remote_token(self, options):
         """--token-file, then $ICOSA_JWT_TOKEN, then one minted locally for --user."""
@@ -340,6 +351,7 @@ class Command(BaseCommand):
             height=height,
             quality=options["quality"],
             background=options["background"],
+            turntable=options["turntable"],
             gpu=options["gpu"],
             chromium=options["chromium"] or "",
             watch=options["watch"],
