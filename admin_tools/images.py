@@ -21,11 +21,14 @@ ALLOWED_MIME_TYPES = {"image/jpeg", "image/png"}
 MAX_SIDE = 8192
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,", re.I)
 _BASE64_WHITESPACE = b" \t\n\r\v\f"
-# Card crops are a box reduce by an integer factor, then HAMMING (the two steps of Pillow's
-# reducing_gap): for 1280x800 -> 512x320 4x cheaper than a fair LANCZOS, 47.7 dB PSNR
-# against the earlier reduce + LANCZOS (bench/README.md, Upload).
+# Card crops are a box reduce by an integer factor, then a filter (Pillow's reducing_gap):
+# 2.5x cheaper than a fair LANCZOS for 1280x800 -> 512x320 at 49 dB PSNR against it.
 _REDUCING_GAP = 1.25
-_CARD_RESAMPLE = Image.Resampling.HAMMING
+# After a box reduce the filter matters little (the reduce sets the sharpness): the upload's
+# card uses BICUBIC there, 25 % cheaper than LANCZOS at 53 dB PSNR against it. A resize
+# without a reduce first (1280 -> 1024) keeps LANCZOS: HAMMING lost 7 dB on sharp edges.
+# Measured by bench/upload_quality.py (bench/README.md, Upload).
+_REDUCED_RESAMPLE = Image.Resampling.BICUBIC
 _BLANK_CHECK_SIZE = (64, 40)
 
 
@@ -179,14 +182,14 @@ def _box_reduced(image, size):
     return image.reduce(factor) if factor > 1 else image
 
 
-def _fill(image, size):
+def _fill(image, size, resample=Image.Resampling.LANCZOS):
     """Crop to the aspect of ``size`` around the centre and scale to it (like ImageOps.fit)."""
     width, height = size
     scale = _fill_scale(image, size)
     crop_w, crop_h = width * scale, height * scale
     left, top = (image.width - crop_w) / 2, (image.height - crop_h) / 2
     box = (left, top, left + crop_w, top + crop_h)
-    return image.resize(size, _CARD_RESAMPLE, box=box, reducing_gap=_REDUCING_GAP)
+    return image.resize(size, resample, box=box, reducing_gap=_REDUCING_GAP)
 
 
 def _flatten(image):
@@ -212,11 +215,12 @@ def _alpha_source(image):
     return rgba if low < 255 else None
 
 
-def _encode_jpeg(image):
-    """Baseline JPEG with optimised Huffman tables: progressive saved ~1 % of bytes at these
-    sizes and doubled the encode time (bench/README.md, upload before/after)."""
+def _encode_jpeg(image, *, optimize=True):
+    """Baseline JPEG: progressive saved ~1 % of bytes at these sizes and doubled the encode
+    time. ``optimize`` (Huffman tables fitted to the image, lossless) costs a second pass:
+    worth it for the card sizes; the upload's preview skips it (bench/README.md, Upload)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=settings.THUMBNAIL_JPEG_QUALITY, optimize=True)
+    image.save(buffer, format="JPEG", quality=settings.THUMBNAIL_JPEG_QUALITY, optimize=optimize)
     return buffer.getvalue()
 
 
@@ -286,9 +290,12 @@ def make_derivatives(content):
     if image.width > max_w or image.height > max_h:
         preview = image.copy()
         preview.thumbnail((max_w, max_h), Image.Resampling.LANCZOS)
-    thumbnail = _fill(reduced, (thumb_w, thumb_h))
+    resample = _REDUCED_RESAMPLE if reduced is not image else Image.Resampling.LANCZOS
+    thumbnail = _fill(reduced, (thumb_w, thumb_h), resample)
     thumb_bytes = _encode_jpeg(thumbnail)
-    preview_bytes = _encode_jpeg(preview)
+    # The answer path's largest cost: half of its encode time without the Huffman pass, for
+    # 16 % more bytes (the background job adds a WebP preview a quarter of its size).
+    preview_bytes = _encode_jpeg(preview, optimize=False)
     digest = hashlib.sha256(preview_bytes).hexdigest()
     return Derivatives(
         thumbnail=Derivative(thumb_bytes, *thumbnail.size),
