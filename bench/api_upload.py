@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 NAME = "api_upload"
-DB_NAME = "icosa_bench_upload"
+# Another name (BENCH_UPLOAD_DB) lets two copies run side by side on one machine.
+DB_NAME = os.environ.get("BENCH_UPLOAD_DB", "icosa_bench_upload")
 TARGET_MEDIAN_MS = 60.0
 # Issue #12: the answer path (checks, the thumbnail and the preview, storage, database) in
 # thread CPU per upload, median.
@@ -160,21 +161,24 @@ class StageClock:
         return stages
 
 
+UPLOAD_PATHS = {"json": "thumbnail", "binary": "thumbnail-image"}  # under /admin/assets/{id}/
+
+
 def upload_requests(jpeg, bodies):
-    """Per body kind: (url name, query string, content type, body) of one upload."""
+    """Per body kind: (path suffix, query string, content type, body) of one upload."""
     from urllib.parse import urlencode
 
     meta = {"runner_id": "bench-runner", "renderer": "bench"}
     requests = {
         "json": (
-            "api:upload_thumbnail",
+            UPLOAD_PATHS["json"],
             "",
             "application/json",
             json.dumps(
                 {"thumbnail_base64": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), **meta}
             ).encode(),
         ),
-        "binary": ("api:upload_thumbnail_image", urlencode(meta), "image/jpeg", jpeg),
+        "binary": (UPLOAD_PATHS["binary"], urlencode(meta), "image/jpeg", jpeg),
     }
     return {kind: requests[kind] for kind in bodies}
 
@@ -187,7 +191,6 @@ def child(args):
 
     from django.core.wsgi import get_wsgi_application
     from django.db import connection
-    from django.urls import reverse
 
     from admin_tools import images, selectors, services
     from icosa import jwt_auth
@@ -238,8 +241,8 @@ def child(args):
                 use(name)
                 asset_id = targets[n % len(targets)]
                 n += 1
-                url_name, query, content_type, body = requests[body_kind]
-                url = reverse(url_name, args=[asset_id])
+                suffix, query, content_type, body = requests[body_kind]
+                url = f"/api/v1/admin/assets/{asset_id}/{suffix}"
                 headers = {"Authorization": f"Bearer {token}"}
                 # The previous upload's extra derivatives finish first (untimed): this loop
                 # measures the answer; the background part is measure_background's.
@@ -279,6 +282,7 @@ def child(args):
                 "stage": "total (full request)",
                 "cpu_median_ms": round(common.percentile(run["cpu"], 50), 3),
                 "cpu_p95_ms": round(common.percentile(run["cpu"], 95), 3),
+                "cpu_min_ms": round(min(run["cpu"]), 3),
                 **common.summarize(run["latency"]),
                 "sql_median_ms": round(common.percentile(run["sql"], 50), 3),
                 "cpu_busy_before": busy,
@@ -397,7 +401,7 @@ def wait_until_up(port, token, timeout=60):
     raise SystemExit(f"gunicorn did not answer on port {port} within {timeout}s")
 
 
-def server_run(backend, label, gunicorn_args, *, media_root, clients, seconds, conn_max_age, quiet_wait):
+def server_run(backend, label, gunicorn_args, *, media_root, clients, seconds, conn_max_age, quiet_wait, body_kind):
     env = common.child_env(backend, DB_NAME, conn_max_age=conn_max_age, media_root=media_root)
     token = subprocess.run(
         [common.PYTHON, "manage.py", "create_jwt", common.BENCH_USERNAME, "--minutes", "120"],
@@ -452,11 +456,9 @@ def server_run(backend, label, gunicorn_args, *, media_root, clients, seconds, c
     try:
         wait_until_up(port, token)
         busy = common.wait_for_quiet(timeout=quiet_wait, log=lambda m: print(f"[{backend}] {m}", file=sys.stderr))
-        jpeg = render_like_jpeg()
-        body = json.dumps(
-            {"thumbnail_base64": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), "runner_id": ""}
-        ).encode()
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        # The body the page sends (api-client.js): the raw JPEG, unless --body leaves it out.
+        suffix, query, content_type, body = upload_requests(render_like_jpeg(), [body_kind])[body_kind]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
         stop_at = [None]
         results = [[] for _ in range(clients)]
         errors = [[] for _ in range(clients)]
@@ -468,7 +470,7 @@ def server_run(backend, label, gunicorn_args, *, media_root, clients, seconds, c
             barrier.wait()
             i = 0
             while time.perf_counter() < stop_at[0]:
-                path = f"/api/v1/admin/assets/{mine[i % len(mine)]}/thumbnail"
+                path = f"/api/v1/admin/assets/{mine[i % len(mine)]}/{suffix}" + (f"?{query}" if query else "")
                 i += 1
                 started = time.perf_counter()
                 try:
@@ -511,6 +513,7 @@ def server_run(backend, label, gunicorn_args, *, media_root, clients, seconds, c
         "seconds": round(elapsed, 1),
         "uploads": len(latencies),
         "errors": len(failures),
+        "body": body_kind,
         "uploads_per_s": round(len(latencies) / elapsed, 1),
         **(common.summarize(latencies) if latencies else {}),
         "cpu_busy_before": busy,
@@ -526,6 +529,7 @@ LATENCY_COLUMNS = [
     ("stage", "stage"),
     ("CPU ms (median)", "cpu_median_ms"),
     ("CPU p95 ms", "cpu_p95_ms"),
+    ("CPU min ms", "cpu_min_ms"),
     ("wall median ms", "median_ms"),
     ("wall p95 ms", "p95_ms"),
     ("n", "n"),
@@ -546,6 +550,7 @@ SERVER_COLUMNS = [
     ("backend", "backend"),
     ("server", "server"),
     ("clients", "clients"),
+    ("body", "body"),
     ("uploads/s", "uploads_per_s"),
     ("median ms", "median_ms"),
     ("p95 ms", "p95_ms"),
@@ -667,6 +672,7 @@ def main():
                         seconds=args.seconds,
                         conn_max_age=args.conn_max_age,
                         quiet_wait=args.quiet_wait,
+                        body_kind="binary" if "binary" in args.body else "json",
                     )
                     server_rows.append(row)
                     print(
