@@ -263,29 +263,28 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 		 * Store a captured thumbnail (ends the lease). The image goes as raw bytes to
 		 * `/thumbnail-image` (the other fields in the query string): a JPEG/PNG Blob
 		 * (canvas.toBlob) as it is, a `data:image/jpeg|png;base64,` URL decoded here. Anything
-		 * else goes as base64 JSON to `/thumbnail`, whose answer says what is wrong with it.
+		 * else, or fields too long for a URL (MAX_QUERY_LENGTH), goes as base64 JSON to
+		 * `/thumbnail`, whose answer says what is wrong with it.
 		 *
 		 * @param {string} assetId
 		 * @param {{image?: Blob, thumbnailBase64?: string, runnerId: string, renderer?: string, renderSettings?: Object}} params
 		 * @param {AbortSignal} [signal]
 		 * @return {Promise<{success: boolean, thumbnail_url: string, preview_image_url: string, asset_url: string, width: number, height: number, bytes: number}>}
 		 */
-		uploadThumbnail( assetId, { image, thumbnailBase64, runnerId, renderer = '', renderSettings = {} }, signal ) {
+		async uploadThumbnail( assetId, { image, thumbnailBase64, runnerId, renderer = '', renderSettings = {} }, signal ) {
 
+			const query = { runner_id: runnerId, renderer, render_settings: JSON.stringify( renderSettings ) };
 			const raw = imageBlob( image ) || imageBlob( thumbnailBase64 );
-			if ( raw ) {
+			if ( raw && queryString( query ).length <= MAX_QUERY_LENGTH ) {
 
-				return request( 'POST', `/admin/assets/${id( assetId )}/thumbnail-image`, {
-					signal,
-					raw,
-					query: { runner_id: runnerId, renderer, render_settings: JSON.stringify( renderSettings ) },
-				} );
+				return request( 'POST', `/admin/assets/${id( assetId )}/thumbnail-image`, { signal, raw, query } );
 
 			}
 
+			const base64 = thumbnailBase64 !== undefined ? thumbnailBase64 : await dataUrlOf( image );
 			return request( 'POST', `/admin/assets/${id( assetId )}/thumbnail`, {
 				signal,
-				body: { thumbnail_base64: thumbnailBase64, runner_id: runnerId, renderer, render_settings: renderSettings },
+				body: { thumbnail_base64: base64, runner_id: runnerId, renderer, render_settings: renderSettings },
 			} );
 
 		},
@@ -322,6 +321,9 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 }
 
 const DATA_URL = /^data:(image\/(?:jpeg|png));base64,/i;
+// Longest query string the raw upload sends: servers and proxies cap the request line at a
+// few KB (gunicorn: 4094 bytes); longer fields (render_settings may hold 16 KB) go as JSON.
+const MAX_QUERY_LENGTH = 2048;
 
 /**
  * The upload's image as a Blob for the raw endpoint, or null: a Blob as it is (the server
@@ -360,6 +362,21 @@ function imageBlob( image ) {
 	}
 
 	return bytes.length ? new Blob( [ bytes ], { type: match[ 1 ].toLowerCase() } ) : null;
+
+}
+
+/**
+ * A Blob as a data URL, for the JSON upload.
+ *
+ * @param {Blob} blob
+ * @return {Promise<string>}
+ */
+async function dataUrlOf( blob ) {
+
+	const bytes = new Uint8Array( await blob.arrayBuffer() );
+	let binary = '';
+	for ( let i = 0; i < bytes.length; i += 0x8000 ) binary += String.fromCharCode( ...bytes.subarray( i, i + 0x8000 ) );
+	return `data:${blob.type};base64,${btoa( binary )}`;
 
 }
 

@@ -1,7 +1,8 @@
 /**
  * static/batch_thumbs/api-client.js uploads, in Node against a recording fetch: the capture
  * goes as raw bytes to /thumbnail-image with the other fields in the query string, and only
- * what is not a JPEG/PNG data URL or a Blob falls back to base64 JSON.
+ * what is not a JPEG/PNG data URL or a Blob, or fields too long for a URL, fall back to base64
+ * JSON.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -89,5 +90,19 @@ test( 'a retried raw upload sends the same bytes again', async () => {
 
 	assert.equal( calls.length, 2 );
 	for ( const call of calls ) assert.deepEqual( await bytesOf( call.init.body ), JPEG );
+
+} );
+
+test( 'fields too long for a URL go as base64 JSON, a Blob encoded for it', async () => {
+
+	const renderSettings = { notes: 'x'.repeat( 3000 ) };
+	for ( const params of [ { thumbnailBase64: DATA_URL }, { image: new Blob( [ JPEG ], { type: 'image/jpeg' } ) } ] ) {
+
+		const { api, calls } = recordingClient();
+		await api.uploadThumbnail( '5', { ...params, runnerId: 'r1', renderSettings } );
+		assert.equal( calls[ 0 ].url.pathname, '/api/v1/admin/assets/5/thumbnail' );
+		assert.deepEqual( JSON.parse( calls[ 0 ].init.body ), { thumbnail_base64: DATA_URL, runner_id: 'r1', renderer: '', render_settings: renderSettings } );
+
+	}
 
 } );
