@@ -15,7 +15,7 @@ from icosa.models import Asset
 
 from . import fleet, runs, selectors, services, turntable
 from .filters import WorkFilters, parse_asset_id, parse_asset_ids
-from .images import ImageRejected, ImageTooLarge, ImageTypeUnsupported
+from .images import ALLOWED_MIME_TYPES, ImageRejected, ImageTooLarge, ImageTypeUnsupported, refuse_oversize
 from .models import ThumbnailSelection, ThumbnailVersion
 from .pageconfig import MAX_BATCH
 from .quality import parse_quality
@@ -115,8 +115,9 @@ def list_missing_thumbnails(request, filters: Query[MissingFilters]):
     }
 
 
-class ThumbnailIn(Schema):
-    thumbnail_base64: str
+class ThumbnailMeta(Schema):
+    """What an upload says besides its image: one set of rules for both bodies."""
+
     runner_id: str = Field(..., min_length=1, max_length=128)
     renderer: str = Field("", max_length=255)
     render_settings: dict = Field(default_factory=dict)
@@ -127,6 +128,28 @@ class ThumbnailIn(Schema):
         if len(json.dumps(value)) > MAX_RENDER_SETTINGS_BYTES:
             raise ValueError(f"render_settings: at most {MAX_RENDER_SETTINGS_BYTES} bytes of JSON")
         parse_quality(value.get("quality"))  # the page's quality record: admin_tools/quality.py
+        return value
+
+
+class ThumbnailIn(ThumbnailMeta):
+    thumbnail_base64: str
+
+
+class ThumbnailImageQuery(ThumbnailMeta):
+    """The raw-body upload's fields, in the query string; ``render_settings`` as JSON text."""
+
+    render_settings: dict = Field(default_factory=dict, description="A JSON object, as text.")
+
+    @field_validator("render_settings", mode="before")
+    @classmethod
+    def _json_text(cls, value):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("render_settings: not valid JSON") from None
+            if not isinstance(value, dict):
+                raise ValueError("render_settings: must be a JSON object")
         return value
 
 
@@ -186,30 +209,73 @@ def _asset_id(asset_id: str) -> int:
     return parsed
 
 
-@router.post(
-    "/assets/{asset_id}/thumbnail",
-    response={
-        200: ThumbnailOut,
-        401: Message,
-        403: Message,
-        404: Message,
-        409: Message,
-        413: Message,
-        415: Message,
-        422: Message,
-        503: Message,
-    },
-    url_name="upload_thumbnail",
-)
+UPLOAD_RESPONSES = {
+    200: ThumbnailOut,
+    401: Message,
+    403: Message,
+    404: Message,
+    409: Message,
+    413: Message,
+    415: Message,
+    422: Message,
+    503: Message,
+}
+
+
+@router.post("/assets/{asset_id}/thumbnail", response=UPLOAD_RESPONSES, url_name="upload_thumbnail")
 def upload_thumbnail(request, asset_id: str, payload: ThumbnailIn):
+    return _store_upload(request, asset_id, payload, thumbnail_base64=payload.thumbnail_base64)
+
+
+@router.post(
+    "/assets/{asset_id}/thumbnail-image",
+    response=UPLOAD_RESPONSES,
+    url_name="upload_thumbnail_image",
+    summary="Upload thumbnail image (raw body)",
+    description="The same upload as POST /assets/{id}/thumbnail with the JPEG or PNG bytes as the "
+    "body (Content-Type image/jpeg or image/png) and the other fields in the query string: "
+    "no base64 to encode in the page or decode here.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                mime: {"schema": {"type": "string", "format": "binary"}} for mime in sorted(ALLOWED_MIME_TYPES)
+            },
+        }
+    },
+)
+def upload_thumbnail_image(request, asset_id: str, meta: Query[ThumbnailImageQuery]):
+    return _store_upload(request, asset_id, meta, content=_raw_image_body(request))
+
+
+def _raw_image_body(request) -> bytes:
+    """The body of a raw-image upload: a JPEG or PNG content type, a size within the limit
+    (from Content-Length, before the body is read). What the bytes are is checked later."""
+    if request.content_type not in ALLOWED_MIME_TYPES:
+        raise HttpError(
+            415,
+            f"Unsupported Content-Type: {request.content_type or 'none'} (send image/jpeg or image/png, "
+            "or base64 JSON to /assets/{id}/thumbnail)",
+        )
+    try:
+        refuse_oversize(int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        raise HttpError(400, "Invalid Content-Length") from None
+    except ImageTooLarge as exc:
+        raise HttpError(413, str(exc)) from None
+    return request.body
+
+
+def _store_upload(request, asset_id: str, meta: ThumbnailMeta, **image):
+    """Both upload bodies end here: store, map refusals to HTTP codes, answer."""
     try:
         asset, version = services.store_thumbnail(
             asset_id=_asset_id(asset_id),
-            thumbnail_base64=payload.thumbnail_base64,
             user=request.auth,
-            runner_id=payload.runner_id,
-            renderer=payload.renderer,
-            render_settings=payload.render_settings,
+            runner_id=meta.runner_id,
+            renderer=meta.renderer,
+            render_settings=meta.render_settings,
+            **image,
         )
     except Asset.DoesNotExist:
         raise HttpError(404, f"Asset {asset_id} not found") from None

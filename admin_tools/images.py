@@ -21,9 +21,14 @@ ALLOWED_MIME_TYPES = {"image/jpeg", "image/png"}
 MAX_SIDE = 8192
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?);base64,", re.I)
 _BASE64_WHITESPACE = b" \t\n\r\v\f"
-# Pillow's two-step resize (a box reduce by an integer factor, then LANCZOS): 2.5x faster
-# than a fair LANCZOS for 1280x800 -> 512x320 at 49 dB PSNR against it (bench/README.md).
+# Card crops are a box reduce by an integer factor, then a filter (Pillow's reducing_gap):
+# 2.5x cheaper than a fair LANCZOS for 1280x800 -> 512x320 at 49 dB PSNR against it.
 _REDUCING_GAP = 1.25
+# After a box reduce the filter matters little (the reduce sets the sharpness): the upload's
+# card uses BICUBIC there, 25 % cheaper than LANCZOS at 53 dB PSNR against it. A resize
+# without a reduce first (1280 -> 1024) keeps LANCZOS: HAMMING lost 7 dB on sharp edges.
+# Measured by bench/upload_quality.py (bench/README.md, Upload).
+_REDUCED_RESAMPLE = Image.Resampling.BICUBIC
 _BLANK_CHECK_SIZE = (64, 40)
 
 
@@ -83,6 +88,22 @@ class ExtraDerivative:
         return {"JPEG": "jpg", "WEBP": "webp", "PNG": "png"}[self.format]
 
 
+def refuse_oversize(size):
+    """ImageTooLarge when an upload of ``size`` bytes is over THUMBNAIL_MAX_UPLOAD_BYTES."""
+    max_bytes = settings.THUMBNAIL_MAX_UPLOAD_BYTES
+    if size > max_bytes:
+        raise ImageTooLarge(f"Image too large: {size} bytes (limit {max_bytes})")
+
+
+def check_raw_upload(content):
+    """The raw-body upload's bytes: not empty, not over the limit (the rest is
+    ``make_derivatives``'s, as for a base64 upload)."""
+    if not content:
+        raise ImageRejected("The request body is empty: send the JPEG or PNG bytes")
+    refuse_oversize(len(content))
+    return content
+
+
 def decode_base64_image(data):
     """Strict base64 (or a data: URL) to bytes, refusing oversize input before decoding."""
     if not isinstance(data, str) or not data.strip():
@@ -108,8 +129,7 @@ def decode_base64_image(data):
         ) from None
     if not decoded:
         raise ImageRejected("thumbnail_base64 decodes to no bytes")
-    if len(decoded) > max_bytes:
-        raise ImageTooLarge(f"Image too large: {len(decoded)} bytes (limit {max_bytes})")
+    refuse_oversize(len(decoded))
     return decoded
 
 
@@ -150,14 +170,26 @@ def is_uniform(image, *, tolerance=2.0):
     return max(ImageStat.Stat(rgb.reduce(factor)).stddev) < tolerance
 
 
-def _fill(image, size):
+def _fill_scale(image, size):
+    return min(image.width / size[0], image.height / size[1])
+
+
+def _box_reduced(image, size):
+    """``image`` box-reduced by the integer factor a resize to ``size`` with _REDUCING_GAP
+    starts with. Done once in make_derivatives, it feeds both the card resize and the blank
+    check (one pass over the full-size pixels instead of two)."""
+    factor = int(_fill_scale(image, size) / _REDUCING_GAP)
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _fill(image, size, resample=Image.Resampling.LANCZOS):
     """Crop to the aspect of ``size`` around the centre and scale to it (like ImageOps.fit)."""
     width, height = size
-    scale = min(image.width / width, image.height / height)
+    scale = _fill_scale(image, size)
     crop_w, crop_h = width * scale, height * scale
     left, top = (image.width - crop_w) / 2, (image.height - crop_h) / 2
     box = (left, top, left + crop_w, top + crop_h)
-    return image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
+    return image.resize(size, resample, box=box, reducing_gap=_REDUCING_GAP)
 
 
 def _flatten(image):
@@ -183,11 +215,12 @@ def _alpha_source(image):
     return rgba if low < 255 else None
 
 
-def _encode_jpeg(image):
-    """Baseline JPEG with optimised Huffman tables: progressive saved ~1 % of bytes at these
-    sizes and doubled the encode time (bench/README.md, upload before/after)."""
+def _encode_jpeg(image, *, optimize=True):
+    """Baseline JPEG: progressive saved ~1 % of bytes at these sizes and doubled the encode
+    time. ``optimize`` (Huffman tables fitted to the image, lossless) costs a second pass:
+    worth it for the card sizes; the upload's preview skips it (bench/README.md, Upload)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=settings.THUMBNAIL_JPEG_QUALITY, optimize=True)
+    image.save(buffer, format="JPEG", quality=settings.THUMBNAIL_JPEG_QUALITY, optimize=optimize)
     return buffer.getvalue()
 
 
@@ -246,9 +279,10 @@ def make_derivatives(content):
     # _flatten turned the original upright in place; only a new (flattened) image had alpha.
     alpha = _alpha_source(image) if flat is not image else None
     image = flat
-    if is_uniform(image):
-        raise ImageRejected("Image is blank (a single uniform colour); not saved as a thumbnail")
     thumb_w, thumb_h = settings.THUMBNAIL_SIZE
+    reduced = _box_reduced(image, (thumb_w, thumb_h))
+    if is_uniform(reduced):
+        raise ImageRejected("Image is blank (a single uniform colour); not saved as a thumbnail")
     if image.width < thumb_w or image.height < thumb_h:
         raise ImageRejected(f"Image is {image.width}x{image.height}; at least {thumb_w}x{thumb_h} is required")
     max_w, max_h = settings.PREVIEW_IMAGE_MAX_SIZE
@@ -256,9 +290,12 @@ def make_derivatives(content):
     if image.width > max_w or image.height > max_h:
         preview = image.copy()
         preview.thumbnail((max_w, max_h), Image.Resampling.LANCZOS)
-    thumbnail = _fill(image, (thumb_w, thumb_h))
+    resample = _REDUCED_RESAMPLE if reduced is not image else Image.Resampling.LANCZOS
+    thumbnail = _fill(reduced, (thumb_w, thumb_h), resample)
     thumb_bytes = _encode_jpeg(thumbnail)
-    preview_bytes = _encode_jpeg(preview)
+    # The answer path's largest cost: half of its encode time without the Huffman pass, for
+    # 16 % more bytes (the background job adds a WebP preview a quarter of its size).
+    preview_bytes = _encode_jpeg(preview, optimize=False)
     digest = hashlib.sha256(preview_bytes).hexdigest()
     return Derivatives(
         thumbnail=Derivative(thumb_bytes, *thumbnail.size),

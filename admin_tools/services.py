@@ -16,7 +16,7 @@ from django.utils import timezone
 from icosa.models import Asset
 
 from . import runs
-from .images import decode_base64_image, extra_derivatives, make_derivatives
+from .images import check_raw_upload, decode_base64_image, extra_derivatives, make_derivatives
 from .models import (
     ThumbnailClaim,
     ThumbnailDerivative,
@@ -176,9 +176,17 @@ def _check_claim(asset: Asset, runner_id: str, user, now: datetime) -> None:
 
 
 def _make_current(asset: Asset, version: ThumbnailVersion, user, now: datetime) -> None:
-    ThumbnailVersion.objects.filter(asset=asset, is_current=True).exclude(pk=version.pk).update(is_current=False)
-    version.is_current = True
-    version.save(update_fields=["is_current"])
+    """Point the asset at ``version``; an unsaved version is inserted as the current one
+    (one statement fewer than insert, then mark)."""
+    others = ThumbnailVersion.objects.filter(asset=asset, is_current=True)
+    if version.pk is None:
+        others.update(is_current=False)
+        version.is_current = True
+        version.save()
+    else:
+        others.exclude(pk=version.pk).update(is_current=False)
+        version.is_current = True
+        version.save(update_fields=["is_current"])
     asset.thumbnail.name = version.thumbnail.name
     asset.preview_image.name = version.preview_image.name
     asset.thumbnail_contenttype = "image/jpeg"
@@ -207,14 +215,15 @@ def _make_current(asset: Asset, version: ThumbnailVersion, user, now: datetime) 
 def store_thumbnail(
     *,
     asset_id: int,
-    thumbnail_base64: str,
     user,
+    thumbnail_base64: str | None = None,
+    content: bytes | None = None,
     runner_id: str = "",
     renderer: str = "",
     render_settings: dict | None = None,
 ) -> tuple:
-    """Validate an upload, write its derivatives, then point the asset at them; returns
-    ``(asset, version)``.
+    """Validate an upload (``thumbnail_base64``, or the raw image bytes as ``content``),
+    write its derivatives, then point the asset at them; returns ``(asset, version)``.
 
     Order matters: validation first (nothing written), storage second (a storage failure
     leaves the asset as it was), database last (a database failure removes the new files).
@@ -225,7 +234,7 @@ def store_thumbnail(
     quality = parse_quality(render_settings.get("quality"))
     if not Asset.objects.filter(pk=asset_id).exists():
         raise Asset.DoesNotExist(f"Asset {asset_id} not found")
-    content = decode_base64_image(thumbnail_base64)
+    content = decode_base64_image(thumbnail_base64) if content is None else check_raw_upload(content)
     derivatives = make_derivatives(content)
     written = _write_files(asset_id, derivatives)
     try:
@@ -250,7 +259,6 @@ def store_thumbnail(
                 render_settings=render_settings,
                 **quality.model_fields(),
             )
-            version.save()
             _make_current(asset, version, user, now)
             runs.end_lease(asset, runner_id=runner_id, now=now)
             ThumbnailFailure.objects.filter(asset=asset).delete()
@@ -258,6 +266,10 @@ def store_thumbnail(
     except BaseException:
         _delete_files(written)
         raise
+    if settings.THUMBNAIL_DERIVATIVES_ASYNC:
+        # Its other derivatives are listed by their own job, after this answer: nothing to
+        # ask the database (selectors.thumbnail_derivatives reads this cache).
+        version._prefetched_objects_cache = {"derivatives": ThumbnailDerivative.objects.none()}
     return asset, version
 
 

@@ -377,7 +377,7 @@ def analyze():
 # --------------------------------------------------------------------------- requests
 
 
-def wsgi_request(app, method, path, *, query="", body=b"", headers=None):
+def wsgi_request(app, method, path, *, query="", body=b"", headers=None, content_type="application/json"):
     """One request through Django's WSGI handler (middleware, auth, ninja, serialisation).
 
     Returns (status, body bytes).
@@ -392,7 +392,7 @@ def wsgi_request(app, method, path, *, query="", body=b"", headers=None):
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_HOST": "127.0.0.1",
-        "CONTENT_TYPE": "application/json",
+        "CONTENT_TYPE": content_type,
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",

@@ -4,6 +4,7 @@ import base64
 import json
 import time
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -645,6 +646,155 @@ def test_invalid_json_is_a_clean_400_or_422(client, auth):
     assert "detail" in response.json()
 
 
+# --- Raw-body uploads (POST .../thumbnail-image) -------------------------------------------
+
+
+def image_url(asset_id, **query):
+    fields = {"runner_id": "r", **query}
+    return f"/api/v1/admin/assets/{asset_id}/thumbnail-image?" + urlencode(
+        {k: v for k, v in fields.items() if v is not None}
+    )
+
+
+def post_image(client, url, content, content_type="image/jpeg", **extra):
+    # CONTENT_TYPE too: the test client leaves it out for an empty body.
+    return client.post(url, content, content_type=content_type, CONTENT_TYPE=content_type, **extra)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_raw_upload_stores_the_same_as_base64_json(client, auth, fmt):
+    mime = "image/png" if fmt == "PNG" else "image/jpeg"
+    settings_text = json.dumps({"quality": {"coverage": 0.3, "flags": []}, "fov": 35})
+    content = make_image(fmt=fmt)
+    raw, json_asset = make_asset("raw"), make_asset("json")
+    response = post_image(
+        client, image_url(raw.pk, renderer="webgl", render_settings=settings_text), content, mime, **auth
+    )
+    assert response.status_code == 200, response.content
+    via_json = post(
+        client,
+        upload_url(json_asset.pk),
+        {"thumbnail_base64": b64(content, mime=mime), "runner_id": "r", "renderer": "webgl",
+         "render_settings": json.loads(settings_text)},
+        **auth,
+    )  # fmt: skip
+    answer, expected = response.json(), via_json.json()
+    assert answer.keys() == expected.keys()
+    assert [d["width"] for d in answer["derivatives"]] == [d["width"] for d in expected["derivatives"]]
+    assert answer["quality"] == expected["quality"]
+    version = ThumbnailVersion.objects.get(pk=int(answer["version_id"]))
+    twin = ThumbnailVersion.objects.get(pk=int(expected["version_id"]))
+    assert (version.runner_id, version.renderer, version.render_settings) == ("r", "webgl", json.loads(settings_text))
+    assert version.content_hash == twin.content_hash  # the same pixels, the same files
+    with default_storage.open(version.thumbnail.name) as f:
+        assert Image.open(f).format == "JPEG"
+
+
+def _bad_raw(content=b"", content_type="image/jpeg", query=None, status=422, message=""):
+    return content, content_type, query or {}, status, message
+
+
+BAD_RAW_UPLOADS = {
+    "empty body": _bad_raw(b"", message="The request body is empty"),
+    "json content type": _bad_raw(
+        b'{"thumbnail_base64": ""}', "application/json", status=415, message="Unsupported Content-Type"
+    ),
+    "form content type": _bad_raw(
+        b"a=b", "application/x-www-form-urlencoded", status=415, message="Unsupported Content-Type"
+    ),
+    "gif content type": _bad_raw(make_image(fmt="GIF"), "image/gif", status=415, message="Unsupported Content-Type"),
+    "svg content type": _bad_raw(
+        b'<svg xmlns="http://www.w3.org/2000/svg"></svg>', "image/svg+xml", status=415,
+        message="Unsupported Content-Type",
+    ),
+    "html named jpeg": _bad_raw(
+        b"<!doctype html><html><body>hi</body></html>", status=415, message="Unsupported image type: text/html"
+    ),
+    "webp named png": _bad_raw(
+        make_image(fmt="WEBP"), "image/png", status=415, message="Unsupported image type: image/webp"
+    ),
+    "truncated jpeg": _bad_raw(make_image()[:600], message="Image could not be decoded"),
+    "blank": _bad_raw(make_image(uniform=True), message="Image is blank"),
+    "too small": _bad_raw(make_image((256, 160)), message="at least 512x320"),
+    "no runner_id": _bad_raw(make_image(), query={"runner_id": None}, message="runner_id"),
+    "empty runner_id": _bad_raw(make_image(), query={"runner_id": ""}, message="runner_id"),
+    "render_settings not json": _bad_raw(
+        make_image(), query={"render_settings": "{oops"}, message="render_settings: not valid JSON"
+    ),
+    "render_settings not an object": _bad_raw(
+        make_image(), query={"render_settings": "[1, 2]"}, message="render_settings: must be a JSON object"
+    ),
+    "render_settings too big": _bad_raw(
+        make_image(), query={"render_settings": json.dumps({"x": "y" * 20000})}, message="at most 16384 bytes"
+    ),
+    "malformed quality record": _bad_raw(
+        make_image(), query={"render_settings": json.dumps({"quality": {"coverage": "lots"}})}, message="quality"
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_RAW_UPLOADS, ids=list(BAD_RAW_UPLOADS))
+def test_bad_raw_uploads_are_refused_and_change_nothing(client, auth, case):
+    content, content_type, query, status, message = BAD_RAW_UPLOADS[case]
+    asset = make_asset()
+    post_image(client, image_url(asset.pk), make_image(shape="green"), **auth)
+    before = snapshot(asset)
+    response = post_image(client, image_url(asset.pk, **query), content, content_type, **auth)
+    assert response.status_code == status, response.content
+    assert message in response.json()["detail"]
+    assert snapshot(asset) == before
+
+
+def test_raw_body_over_the_limit_is_refused_before_reading(client, auth, settings):
+    """Content-Length says too much: 413 before the body is read (the test payload holds
+    fewer bytes than it claims, so reading it would fail)."""
+    settings.THUMBNAIL_MAX_UPLOAD_BYTES = 1000
+    asset = make_asset()
+    response = post_image(client, image_url(asset.pk), b"\xff\xd8" * 10, CONTENT_LENGTH="5000", **auth)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Image too large: 5000 bytes (limit 1000)"}
+    assert snapshot(asset)[0] == "" and stored_files() == []
+
+
+def test_raw_body_over_the_request_cap_is_refused(client, auth, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    asset = make_asset()
+    response = post_image(client, image_url(asset.pk), make_image(), **auth)
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+    assert stored_files() == []
+
+
+def test_raw_polyglot_trailing_data_does_not_survive(client, auth):
+    payload = make_image() + b"<script>alert(1)</script>" * 10
+    asset = make_asset()
+    response = post_image(client, image_url(asset.pk), payload, **auth)
+    assert response.status_code == 200
+    asset.refresh_from_db()
+    for name in (asset.thumbnail.name, asset.preview_image.name):
+        with default_storage.open(name) as f:
+            assert b"<script>" not in f.read()
+
+
+def test_raw_upload_to_unknown_asset_is_404_and_other_runners_get_409(client, auth):
+    assert post_image(client, image_url(999999), make_image(), **auth).status_code == 404
+    asset = make_asset()
+    claim(client, auth, "owner", 1)
+    refused = post_image(client, image_url(asset.pk, runner_id="intruder"), make_image(), **auth)
+    assert refused.status_code == 409
+    assert refused.json() == {"detail": f"Asset {asset.pk} is leased to another runner"}
+    assert stored_files() == []
+    assert post_image(client, image_url(asset.pk, runner_id="owner"), make_image(), **auth).status_code == 200
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_raw_upload_needs_a_token(client, staff_user):
+    asset = make_asset()
+    response = post_image(client, image_url(asset.pk), make_image())
+    assert response.status_code == 401
+    assert stored_files() == []
+
+
 # --- Failures and claims -------------------------------------------------------------------
 
 
@@ -767,3 +917,6 @@ def test_openapi_docs_are_served_to_staff_only(client, staff_user):
     assert client.get("/api/v1/docs").status_code == 200
     schema = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/admin/assets/{asset_id}/thumbnail" in schema["paths"]
+    raw = schema["paths"]["/api/v1/admin/assets/{asset_id}/thumbnail-image"]["post"]
+    assert sorted(raw["requestBody"]["content"]) == ["image/jpeg", "image/png"]
+    assert {p["name"] for p in raw["parameters"]} >= {"asset_id", "runner_id", "renderer", "render_settings"}

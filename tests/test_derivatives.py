@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import threading
 from urllib.parse import unquote
 
@@ -217,6 +218,38 @@ def test_background_derivatives_are_listed_once_their_files_exist(client, auth, 
     assert sizes(listing) == EXPECTED
     for item in listing:
         opened(item)
+
+
+def _psnr(a, b):
+    from PIL import ImageChops, ImageStat
+
+    mse = sum(v * v for v in ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).rms) / 3
+    return float("inf") if mse == 0 else 10 * math.log10(255 * 255 / mse)
+
+
+def test_the_cheaper_card_and_preview_stay_faithful_to_the_capture(client, auth):
+    """The answer path's shortcuts (one box reduce, BICUBIC after it, a preview without the
+    Huffman pass) keep both JPEGs close to a fair resize of the capture (bench/README.md)."""
+    from PIL import ImageChops, ImageDraw, ImageFilter
+
+    source = Image.new("RGB", (1280, 800), "#dfe3e8")
+    ImageDraw.Draw(source).ellipse((320, 120, 960, 680), fill="#c0392b")
+    ImageDraw.Draw(source).rectangle((800, 450, 1100, 700), fill="#2b6cb0")
+    grain = Image.effect_noise((1280, 800), 40).filter(ImageFilter.GaussianBlur(1)).convert("RGB")
+    source = ImageChops.blend(source, ImageChops.multiply(source, grain), 0.3)
+    buffer = io.BytesIO()
+    source.save(buffer, format="JPEG", quality=95)
+    source = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    asset = make_asset()
+    assert upload(client, auth, asset, buffer.getvalue()).status_code == 200
+    asset.refresh_from_db()
+    with default_storage.open(asset.thumbnail.name) as f:
+        card = Image.open(f).convert("RGB")
+    with default_storage.open(asset.preview_image.name) as f:
+        preview = Image.open(f).convert("RGB")
+    assert card.size == (512, 320) and preview.size == (1280, 800)
+    assert _psnr(card, source.resize((512, 320), Image.Resampling.LANCZOS)) > 37
+    assert _psnr(preview, source) > 40
 
 
 def test_derivatives_of_a_version_pruned_meanwhile_leave_no_files(staff_user):

@@ -1,7 +1,8 @@
 /**
  * The one fetch wrapper for the thumbnail API.
  *
- * Sends the bearer token (only ever in the Authorization header), sends and reads JSON, keeps
+ * Sends the bearer token (only ever in the Authorization header), sends and reads JSON (an
+ * upload's image goes as raw bytes: no base64 for the server to decode), keeps
  * asset ids as strings (ids are 64-bit; a JSON number above 2**53 would be rounded), surfaces
  * the server's `detail` as the error message, and retries network errors, 5xx and 429 with
  * exponential backoff. Other 4xx answers are final. A 401 asks the token provider for a fresh
@@ -82,10 +83,11 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 	 *
 	 * @param {string} method
 	 * @param {string} path - Path under the base URL, e.g. "/admin/thumbnail-jobs/claim".
-	 * @param {{body?: unknown, query?: Object, signal?: AbortSignal, retry?: boolean, keepalive?: boolean}} [options]
+	 * @param {{body?: unknown, raw?: Blob, query?: Object, signal?: AbortSignal, retry?: boolean, keepalive?: boolean}} [options] -
+	 *   `body` is sent as JSON; `raw` as it is, with its own type as the Content-Type.
 	 * @return {Promise<any>} Parsed JSON (null for an empty body).
 	 */
-	async function request( method, path, { body, query, signal, retry = true, keepalive = false } = {} ) {
+	async function request( method, path, { body, raw, query, signal, retry = true, keepalive = false } = {} ) {
 
 		const url = root + path + queryString( query );
 		let forcedToken = false;
@@ -94,7 +96,7 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 
 			try {
 
-				return await once( method, url, { body, signal, keepalive, forceToken: forcedToken } );
+				return await once( method, url, { body, raw, signal, keepalive, forceToken: forcedToken } );
 
 			} catch ( error ) {
 
@@ -119,12 +121,13 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 
 	}
 
-	async function once( method, url, { body, signal, keepalive, forceToken } ) {
+	async function once( method, url, { body, raw, signal, keepalive, forceToken } ) {
 
 		const headers = { Accept: 'application/json' };
 		const token = getToken ? await getToken( { force: forceToken } ) : null;
 		if ( token ) headers.Authorization = `Bearer ${token}`;
-		if ( body !== undefined ) headers[ 'Content-Type' ] = 'application/json';
+		if ( raw !== undefined ) headers[ 'Content-Type' ] = raw.type;
+		else if ( body !== undefined ) headers[ 'Content-Type' ] = 'application/json';
 
 		let response;
 		try {
@@ -132,7 +135,7 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 			response = await doFetch( url, {
 				method,
 				headers,
-				body: body === undefined ? undefined : JSON.stringify( body ),
+				body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify( body ),
 				signal,
 				keepalive,
 				// The API authenticates by the bearer header alone; no cookie goes with it.
@@ -257,18 +260,31 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 		},
 
 		/**
-		 * Store a captured thumbnail (ends the lease).
+		 * Store a captured thumbnail (ends the lease). The image goes as raw bytes to
+		 * `/thumbnail-image` (the other fields in the query string): a JPEG/PNG Blob
+		 * (canvas.toBlob) as it is, a `data:image/jpeg|png;base64,` URL decoded here. Anything
+		 * else, or fields too long for a URL (MAX_QUERY_LENGTH), goes as base64 JSON to
+		 * `/thumbnail`, whose answer says what is wrong with it.
 		 *
 		 * @param {string} assetId
-		 * @param {{thumbnailBase64: string, runnerId: string, renderer?: string, renderSettings?: Object}} params
+		 * @param {{image?: Blob, thumbnailBase64?: string, runnerId: string, renderer?: string, renderSettings?: Object}} params
 		 * @param {AbortSignal} [signal]
 		 * @return {Promise<{success: boolean, thumbnail_url: string, preview_image_url: string, asset_url: string, width: number, height: number, bytes: number}>}
 		 */
-		uploadThumbnail( assetId, { thumbnailBase64, runnerId, renderer = '', renderSettings = {} }, signal ) {
+		async uploadThumbnail( assetId, { image, thumbnailBase64, runnerId, renderer = '', renderSettings = {} }, signal ) {
 
+			const query = { runner_id: runnerId, renderer, render_settings: JSON.stringify( renderSettings ) };
+			const raw = imageBlob( image ) || imageBlob( thumbnailBase64 );
+			if ( raw && queryString( query ).length <= MAX_QUERY_LENGTH ) {
+
+				return request( 'POST', `/admin/assets/${id( assetId )}/thumbnail-image`, { signal, raw, query } );
+
+			}
+
+			const base64 = thumbnailBase64 !== undefined ? thumbnailBase64 : await dataUrlOf( image );
 			return request( 'POST', `/admin/assets/${id( assetId )}/thumbnail`, {
 				signal,
-				body: { thumbnail_base64: thumbnailBase64, runner_id: runnerId, renderer, render_settings: renderSettings },
+				body: { thumbnail_base64: base64, runner_id: runnerId, renderer, render_settings: renderSettings },
 			} );
 
 		},
@@ -301,6 +317,66 @@ function createApiClient( { baseUrl, getToken, retries = 4, baseDelayMs = 500, m
 
 		},
 	};
+
+}
+
+const DATA_URL = /^data:(image\/(?:jpeg|png));base64,/i;
+// Longest query string the raw upload sends: servers and proxies cap the request line at a
+// few KB (gunicorn: 4094 bytes); longer fields (render_settings may hold 16 KB) go as JSON.
+const MAX_QUERY_LENGTH = 2048;
+
+/**
+ * The upload's image as a Blob for the raw endpoint, or null: a Blob as it is (the server
+ * answers a type it does not take with 415), a JPEG/PNG data URL decoded (null when its
+ * base64 is broken: the JSON upload reports that).
+ *
+ * @param {unknown} image
+ * @return {Blob|null}
+ */
+function imageBlob( image ) {
+
+	if ( typeof Blob !== 'undefined' && image instanceof Blob ) return image;
+	if ( typeof image !== 'string' ) return null;
+	const match = DATA_URL.exec( image );
+	if ( ! match ) return null;
+	const text = image.slice( match[ 0 ].length );
+	let bytes;
+	try {
+
+		if ( typeof Uint8Array.fromBase64 === 'function' ) {
+
+			bytes = Uint8Array.fromBase64( text );
+
+		} else {
+
+			const binary = atob( text );
+			bytes = new Uint8Array( binary.length );
+			for ( let i = 0; i < binary.length; i ++ ) bytes[ i ] = binary.charCodeAt( i );
+
+		}
+
+	} catch {
+
+		return null;
+
+	}
+
+	return bytes.length ? new Blob( [ bytes ], { type: match[ 1 ].toLowerCase() } ) : null;
+
+}
+
+/**
+ * A Blob as a data URL, for the JSON upload.
+ *
+ * @param {Blob} blob
+ * @return {Promise<string>}
+ */
+async function dataUrlOf( blob ) {
+
+	const bytes = new Uint8Array( await blob.arrayBuffer() );
+	let binary = '';
+	for ( let i = 0; i < bytes.length; i += 0x8000 ) binary += String.fromCharCode( ...bytes.subarray( i, i + 0x8000 ) );
+	return `data:${blob.type};base64,${btoa( binary )}`;
 
 }
 

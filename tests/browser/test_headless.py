@@ -222,7 +222,7 @@ def test_lost_lease_is_skipped_and_server_errors_are_not_held_against_the_asset(
     assert "leased to another runner" in result["detail"]  # the holder is not named
 
     headless.page.route(
-        "**/api/v1/admin/assets/*/thumbnail",
+        "**/api/v1/admin/assets/*/thumbnail-image?*",  # the page's upload: raw bytes, fields in the query
         lambda route: route.fulfill(
             status=503,
             content_type="application/json",
@@ -243,7 +243,7 @@ def test_next_asset_renders_while_the_previous_one_uploads(headless, import_mode
     broken = import_models(bad_models[0])[0]
     assets = api(force=True)
     held = []
-    headless.page.route(f"**/api/v1/admin/assets/{first.pk}/thumbnail", lambda route: held.append(route))
+    headless.page.route(f"**/api/v1/admin/assets/{first.pk}/thumbnail-image?*", lambda route: held.append(route))
 
     started = headless.call("startOne", assets[str(first.pk)])
     assert started == {"assetId": str(first.pk), "uploading": True}
