@@ -89,7 +89,7 @@ def test_each_generated_format_renders_in_its_own_colour(kind, headless, import_
 
 def test_a_ply_with_per_face_texcoords_is_drawn_as_a_solid_mesh(headless, import_models, claim, tmp_path):
     """PLYLoader de-indexes a mesh whose faces carry texcoords: it is still a mesh, not dots."""
-    (asset,) = import_models(meshes.write_ply_face_texcoords(tmp_path / "scan.ply"))
+    (asset,) = import_models(meshes.write_ply_face_texcoords(tmp_path / "solid scan.ply"))
     assert render(headless, claim, asset)["status"] == "done"
     info = assert_shows_colour(thumbnail(asset), BACKGROUND, meshes.MAGENTA, label="face texcoords", min_share=0.8)
     assert info["centre_coverage"] > 0.9, f"a sphere fills the centre, points would not ({info})"
@@ -99,7 +99,7 @@ def test_a_ply_texture_file_is_drawn_and_a_missing_one_noted(headless, import_mo
     """``comment TextureFile`` names the PLY's texture: drawn when the asset has it, else noted."""
     folder = tmp_path / "textured"
     folder.mkdir()
-    meshes.write_ply_face_texcoords(folder / "scan.ply", colour=meshes.GREEN, texture="scan skin.png")
+    meshes.write_ply_face_texcoords(folder / "textured scan.ply", colour=meshes.GREEN, texture="scan skin.png")
     missing = meshes.write_ply_face_texcoords(tmp_path / "bare.ply", colour=None, texture="bare skin.png")
     textured, bare = import_models(folder, missing)
     jobs = claim()
