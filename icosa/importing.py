@@ -246,6 +246,16 @@ def named_images(path):
     return found
 
 
+_PLY_TEXTURE = re.compile(r"^comment\s+TextureFile\s+(\S.*)$", re.MULTILINE)
+
+
+def ply_sidecars(path):
+    """The textures a PLY header names (``comment TextureFile <name>``, as VCG/MeshLab write)."""
+    with path.open("rb") as file:
+        head = file.read(65536).split(b"end_header", 1)[0].decode("latin-1")
+    return [match.group(1).strip() for match in _PLY_TEXTURE.finditer(head)]
+
+
 def sog_sidecars(path):
     """The .webp files next to an unbundled SOG's meta.json."""
     return sorted(p.name for p in path.parent.iterdir() if p.suffix.lower() == ".webp")
@@ -256,6 +266,7 @@ _SIDECARS = {
     "GLTF1": gltf_sidecars,
     "GLB": glb_sidecars,
     "OBJ": obj_sidecars,
+    "PLY": ply_sidecars,
     "FBX": named_images,
     "3DS": named_images,
     "DAE": named_images,

@@ -160,6 +160,18 @@ def test_sidecars_stay_with_their_model(tmp_path):
     assert obj.exists()
 
 
+def test_a_ply_takes_the_texture_its_header_names(tmp_path):
+    """``comment TextureFile`` (VCG, MeshLab): the texture travels with the PLY; an absent one
+    is left to the renderer (drawn untextured, noted), and is not an asset of its own."""
+    (tmp_path / "scan").mkdir()
+    meshes.write_ply_face_texcoords(tmp_path / "scan" / "scan.ply", colour=meshes.GREEN, texture="scan skin.png")
+    meshes.write_ply_face_texcoords(tmp_path / "bare.ply", colour=None, texture="absent.png")
+    planned = {asset.name: asset.formats for asset in plan_imports([tmp_path])}
+    assert set(planned) == {"scan", "bare"}
+    assert [name for name, _ in planned["scan"][0].sidecars] == ["scan skin.png"]
+    assert planned["bare"][0].sidecars == []
+
+
 def test_one_folder_one_stem_is_one_asset_with_sibling_formats(db, tmp_path):
     folder = tmp_path / "sketch"
     folder.mkdir()

@@ -218,8 +218,23 @@ const UNIFORM_DEFAULTS = {
  */
 const LIGHT_DIRECTIONS = [ new Vector3( - 0.35, 0.55, 0.75 ), new Vector3( 0.4, - 0.5, 0.6 ) ];
 
-/** GLSL attribute name → three.js geometry attribute. */
-const BRUSH_ATTRIBUTES = { a_position: 'position', a_normal: 'normal', a_color: 'color', a_texcoord0: 'uv', a_tangent: 'tangent' };
+/**
+ * GLSL attribute name → the geometry attributes that can feed it, best first. Tilt Brush's GLB
+ * export keeps Unity's raw channels as `_TB_UNITY_*` (three lower-cases them): particle brushes
+ * (Dots, Embers, Snow, Stars, Smoke, Bubbles) have no NORMAL, their particle centre is in
+ * `_TB_UNITY_NORMAL` and their rotation in `_TB_UNITY_TEXCOORD_0`.z. Without the centre the
+ * shader builds each quad around the origin, as large as the particle is far from it: a glow
+ * that covers the sketch. A Unity channel feeds a texcoord only when it is wider than `uv`
+ * (carries what `uv` lacks), so ordinary brushes keep the file's glTF texcoords.
+ */
+const BRUSH_ATTRIBUTES = {
+	a_position: [ 'position' ],
+	a_normal: [ 'normal', '_tb_unity_normal' ],
+	a_color: [ 'color' ],
+	a_texcoord0: [ 'uv', '_tb_unity_texcoord_0' ],
+	a_texcoord1: [ 'uv1', '_tb_unity_texcoord_1' ],
+	a_tangent: [ 'tangent' ],
+};
 
 const _byGuid = new Map();
 const _byName = new Map();
@@ -525,10 +540,13 @@ function prepareBrushGeometry( geometry ) {
 	const position = geometry.getAttribute( 'position' );
 	if ( ! position ) return;
 	if ( ! geometry.getAttribute( 'color' ) ) geometry.setAttribute( 'color', new BufferAttribute( new Float32Array( position.count * 4 ).fill( 1 ), 4 ) );
-	for ( const [ glsl, name ] of Object.entries( BRUSH_ATTRIBUTES ) ) {
+	for ( const [ glsl, names ] of Object.entries( BRUSH_ATTRIBUTES ) ) {
 
-		const attribute = geometry.getAttribute( name );
-		if ( attribute && ! geometry.getAttribute( glsl ) ) geometry.setAttribute( glsl, attribute );
+		if ( geometry.getAttribute( glsl ) ) continue;
+		const [ own, unity ] = names.map( ( name ) => geometry.getAttribute( name ) );
+		const widerUnity = unity && ( ! own || ( glsl.startsWith( 'a_texcoord' ) && unity.itemSize > own.itemSize ) );
+		const attribute = widerUnity ? unity : own;
+		if ( attribute ) geometry.setAttribute( glsl, attribute );
 
 	}
 

@@ -87,6 +87,31 @@ def test_each_generated_format_renders_in_its_own_colour(kind, headless, import_
     assert version.render_settings["format_type"] == asset.formats.get().format_type
 
 
+def test_a_ply_with_per_face_texcoords_is_drawn_as_a_solid_mesh(headless, import_models, claim, tmp_path):
+    """PLYLoader de-indexes a mesh whose faces carry texcoords: it is still a mesh, not dots."""
+    (asset,) = import_models(meshes.write_ply_face_texcoords(tmp_path / "solid scan.ply"))
+    assert render(headless, claim, asset)["status"] == "done"
+    info = assert_shows_colour(thumbnail(asset), BACKGROUND, meshes.MAGENTA, label="face texcoords", min_share=0.8)
+    assert info["centre_coverage"] > 0.9, f"a sphere fills the centre, points would not ({info})"
+
+
+def test_a_ply_texture_file_is_drawn_and_a_missing_one_noted(headless, import_models, claim, tmp_path):
+    """``comment TextureFile`` names the PLY's texture: drawn when the asset has it, else noted."""
+    folder = tmp_path / "textured"
+    folder.mkdir()
+    meshes.write_ply_face_texcoords(folder / "textured scan.ply", colour=meshes.GREEN, texture="scan skin.png")
+    missing = meshes.write_ply_face_texcoords(tmp_path / "bare.ply", colour=None, texture="bare skin.png")
+    textured, bare = import_models(folder, missing)
+    jobs = claim()
+    for asset in (textured, bare):
+        assert headless.call("processOne", jobs[str(asset.pk)])["status"] == "done"
+        asset.refresh_from_db()
+    assert_shows_colour(thumbnail(textured), BACKGROUND, meshes.GREEN, label="textured PLY", min_share=0.8)
+    assert "missing_textures" not in ThumbnailVersion.objects.get(asset=textured).render_settings
+    assert_shows_a_model(thumbnail(bare), BACKGROUND, label="untextured PLY")
+    assert ThumbnailVersion.objects.get(asset=bare).render_settings["missing_textures"] == ["bare skin.png"]
+
+
 def test_a_splat_ply_is_never_drawn_as_a_mesh(headless, import_models, claim, tmp_path):
     """Without a splat loader registered the asset fails as a splat PLY, not as dots."""
     (asset,) = import_models(meshes.write_splat_ply_header(tmp_path / "cloud.ply"))

@@ -153,6 +153,21 @@ def test_tilt_brush_strokes_use_the_brush_assets(brush_page, import_models, tmp_
     assert any("/brush-assets/Marker-" in url and url.endswith("-vertex.glsl") for url in page.requests)
 
 
+def test_particle_brushes_are_drawn_around_their_own_centres(brush_page, import_models, tmp_path):
+    """Tilt Brush's GLB keeps a particle's centre in _TB_UNITY_NORMAL: without it the shader
+    rebuilds every quad around the origin, metres wide (the white glow over all_brushes.glb)."""
+    brushes = fixtures.write_brush_folder(tmp_path / "brushes")
+    (asset,) = import_models(fixtures.write_tilt_particles_gltf2(tmp_path / "dots.gltf"))
+    result = brush_page(brushes).render(asset)
+    assert result["status"] == "done", (result.get("reason"), result.get("detail"))
+    version, image = stored(asset)
+    assert version.render_settings["brushes"] == "assets"
+    pixels = model_pixels(image, drawn_on(version))
+    green = [p for p in pixels if p[1] > 120 and p[1] > p[0] + 60 and p[1] > p[2] + 60]
+    assert len(green) > 0.05 * 64 * 40, f"the 25 green dots are in the frame ({len(green)} px)"
+    assert len(pixels) < 0.6 * 64 * 40, f"dots, not quads flooding the frame ({len(pixels)} px)"
+
+
 @pytest.mark.parametrize("writer", [fixtures.write_tilt_gltf1, fixtures.write_tilt_gltf2], ids=["gltf1", "gltf2"])
 def test_without_brush_assets_strokes_fall_back_to_vertex_colours(brush_page, import_models, tmp_path, writer):
     target = tmp_path / "sketch" if writer is fixtures.write_tilt_gltf1 else tmp_path / "sketch.gltf"
@@ -195,6 +210,7 @@ def test_tilt_all_brushes_gltf1_shows_coloured_strokes(brush_page, import_models
     _timed(f"all_brushes.gltf ({'assets' if with_assets else 'fallback'})", result)
     assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
+    image.save(f"/tmp/dbg-gltf1-{with_assets}.png")
     info = assert_shows_a_model(image, drawn_on(version), label="all_brushes")
     colour = mean_colour(image, drawn_on(version))
     assert saturation(colour) > 25, f"strokes are coloured, not grey: {colour} {info}"
@@ -225,6 +241,7 @@ def test_open_brush_gltf2_renders(brush_page, import_models, name, with_assets):
     _timed(f"{name} ({'assets' if with_assets else 'fallback'})", result)
     assert result["status"] == "done", (result.get("reason"), result.get("detail"))
     version, image = stored(asset)
+    image.save(f"/tmp/dbg-{name.replace('/', '_')}-{with_assets}.png")
     assert_shows_a_model(image, drawn_on(version), label=name) if name.endswith(".glb") else None
     assert model_pixels(image, drawn_on(version)), "something is drawn"
     assert version.render_settings["brushes"] == ("assets" if with_assets else "fallback")

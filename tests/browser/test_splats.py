@@ -134,6 +134,22 @@ def test_generated_splats_show_the_red_and_the_blue_blob(headless, api, generate
     assert version.render_settings["format_type"] == format_type
 
 
+def test_every_encoding_of_the_scene_is_framed_alike(headless, api, generated):
+    """One scene is one thumbnail: SPZ (right-up-back axes) and .splat/PLY (training axes) are
+    shown from the same side at the same distance, none clipped at the frame's edge."""
+    distances = {}
+    for suffix, format_type in (("splat", "SPLAT"), ("ply", "SPLAT_PLY"), ("spz", "SPZ"), ("v4.spz", "SPZ")):
+        asset = splats.create_asset(f"blobs {suffix}", format_type, generated[suffix])
+        assert render(headless, api, asset)["status"] == "done"
+        settings = ThumbnailVersion.objects.get(asset=asset).render_settings
+        assert "clipped" not in settings["quality"]["flags"], (suffix, settings["quality"])
+        camera = settings["camera"]
+        distances[suffix] = sum((p - t) ** 2 for p, t in zip(camera["position"], camera["target"], strict=True)) ** 0.5
+        sides = red_and_blue_halves(open_field(asset.thumbnail))
+        assert sides["red"] < 0.5 < sides["blue"], (suffix, sides)
+    assert max(distances.values()) < 1.05 * min(distances.values()), distances
+
+
 def test_a_mesh_ply_still_goes_to_plyloader(headless, api, tmp_path):
     """No splat properties in the header: PLYLoader draws it as a mesh (untextured grey)."""
     import trimesh

@@ -3,9 +3,10 @@
  * splat properties is a splat whatever the asset says: it goes to the registry's SPLAT_PLY
  * loader (never guessed by extension).
  */
-import { Group, Mesh, MeshStandardMaterial, Points, PointsMaterial } from 'three';
+import { Group, Mesh, MeshStandardMaterial, Points, PointsMaterial, SRGBColorSpace, TextureLoader } from 'three';
 import { STLLoader } from 'three/addons/loaders/STLLoader.js';
 import { PLYLoader } from 'three/addons/loaders/PLYLoader.js';
+import { toCreasedNormals } from 'three/addons/utils/BufferGeometryUtils.js';
 
 import { EmptySceneError, LoadError, Reason, UnsupportedFormatError } from '../errors.js';
 import { displayName, headText } from './context.js';
@@ -70,6 +71,71 @@ function plyHeader( buffer ) {
 
 }
 
+/** Normals of a de-indexed PLY mesh are smoothed across edges flatter than this (radians). */
+const PLY_CREASE_ANGLE = Math.PI / 4;
+
+/**
+ * Whether the parsed PLY holds triangles. Not `geometry.index`: with per-face texcoords or
+ * colours PLYLoader returns the mesh de-indexed (three corners a face), and VCG scans such as
+ * trimesh's fuze.ply would be drawn as dots. The header's face count says a mesh was meant.
+ *
+ * @param {string} header
+ * @param {import('three').BufferGeometry} geometry
+ * @return {boolean}
+ */
+function plyHasTriangles( header, geometry ) {
+
+	if ( geometry.index !== null ) return geometry.index.count >= 3;
+	const faces = /^element\s+face\s+(\d+)/m.exec( header );
+	const corners = geometry.attributes.position.count;
+	return Boolean( faces ) && Number( faces[ 1 ] ) > 0 && corners >= 3 && corners % 3 === 0;
+
+}
+
+/**
+ * Smooth normals for a de-indexed mesh, kept sharp across creases. toCreasedNormals matches
+ * corners on a grid of 0.01 units: the geometry is scaled up for it, so a 7 cm bottle's corners
+ * are matched as closely as a building's.
+ *
+ * @param {import('three').BufferGeometry} geometry - Non-indexed; gets a `normal` attribute.
+ */
+function creasedNormals( geometry ) {
+
+	geometry.computeBoundingSphere();
+	const scale = 1e4 / ( geometry.boundingSphere.radius || 1 );
+	geometry.scale( scale, scale, scale );
+	toCreasedNormals( geometry, PLY_CREASE_ANGLE );
+	geometry.scale( 1 / scale, 1 / scale, 1 / scale );
+
+}
+
+/**
+ * The texture a PLY header names (`comment TextureFile <name>`, as VCG/MeshLab write), loaded
+ * from the asset's files; null without one. One the asset lacks is refused by the context, so
+ * the mesh draws untextured and the name is noted in `missing_textures`.
+ *
+ * @param {import('./context.js').LoadContext} context
+ * @param {string} header
+ * @return {Promise<import('three').Texture|null>}
+ */
+async function plyTexture( context, header ) {
+
+	const named = /^comment\s+TextureFile\s+(.+?)\s*$/m.exec( header );
+	if ( ! named ) return null;
+	try {
+
+		const texture = await new TextureLoader( context.manager ).setPath( context.resourcePath ).loadAsync( named[ 1 ] );
+		texture.colorSpace = SRGBColorSpace;
+		return texture;
+
+	} catch {
+
+		return null;
+
+	}
+
+}
+
 /**
  * Vertex colours that are all white carry nothing (scanners write them when the colour lives
  * in a texture) and would draw the model white on a light background.
@@ -125,12 +191,20 @@ async function loadPly( context ) {
 	const geometry = new PLYLoader( context.manager ).parse( buffer );
 	const hasColors = geometry.hasAttribute( 'color' ) && ! allWhite( geometry.attributes.color );
 	const group = new Group();
-	if ( geometry.index !== null ) {
+	if ( plyHasTriangles( header, geometry ) ) {
 
-		if ( ! geometry.hasAttribute( 'normal' ) ) geometry.computeVertexNormals();
+		if ( ! geometry.hasAttribute( 'normal' ) ) {
+
+			if ( geometry.index === null ) creasedNormals( geometry );
+			else geometry.computeVertexNormals();
+
+		}
+
+		const map = geometry.hasAttribute( 'uv' ) ? await plyTexture( context, header ) : null;
 		group.add( new Mesh( geometry, new MeshStandardMaterial( {
-			color: hasColors ? 0xffffff : UNTEXTURED_COLOR,
+			color: hasColors || map ? 0xffffff : UNTEXTURED_COLOR,
 			vertexColors: hasColors,
+			map,
 			roughness: 0.6,
 			metalness: 0.05,
 		} ) ) );
