@@ -25,6 +25,7 @@ import { ThumbnailError, Reason } from './errors.js';
 import { abortable, throwIfAborted } from './signals.js';
 import { VIEW_ANGLES, collectPoints, computeFraming, createCamera, presentationFraming } from './framing.js';
 import { analyseImage, assertNotBlank, renderAndCapture, sampleCanvas } from './capture.js';
+import { capTextures } from './texture-cap.js';
 
 const DEFAULT_WIDTH = 1280;
 const DEFAULT_HEIGHT = 800;
@@ -295,18 +296,35 @@ function nextFrames( count = 2, signal ) {
 }
 
 /**
- * Wait until the scene can be drawn completely: images decoded, textures uploaded, shader
- * programs compiled (KHR_parallel_shader_compile where available), then two frames.
+ * Wait until the scene can be drawn completely: images decoded (and capped to
+ * `maxTextureSize`, see texture-cap.js), textures uploaded, shader programs compiled
+ * (KHR_parallel_shader_compile where available), then two frames.
+ *
+ * The GPU works asynchronously and lazily: on SwiftShader (ANGLE on Vulkan) texture uploads,
+ * mipmaps and pipelines are mostly built at the first draw, so `textures` and `compile` are the
+ * part the page sees and the capture's `draw` holds the rest.
  *
  * @param {RenderContext} context
  * @param {Scene} scene
  * @param {PerspectiveCamera} camera
  * @param {AbortSignal} [signal]
- * @return {Promise<void>}
+ * @param {{maxTextureSize?: number}} [options] - Longest texture side to upload (Infinity: no cap).
+ * @return {Promise<{decode: number, cap: number, textures: number, compile: number, frames: number, capped: number}>}
+ *   Milliseconds per step, and how many images were downscaled.
  */
-async function waitUntilReady( context, scene, camera, signal ) {
+async function waitUntilReady( context, scene, camera, signal, { maxTextureSize = Infinity } = {} ) {
 
 	const { renderer } = context;
+	const times = {};
+	let last = performance.now();
+	const lap = ( name ) => {
+
+		const now = performance.now();
+		times[ name ] = Math.round( ( now - last ) * 10 ) / 10;
+		last = now;
+
+	};
+
 	const textures = new Set();
 	scene.traverse( ( node ) => {
 
@@ -318,6 +336,7 @@ async function waitUntilReady( context, scene, camera, signal ) {
 		}
 
 	} );
+	textures.delete( context.environment );
 
 	const decodes = [];
 	for ( const texture of textures ) {
@@ -333,15 +352,19 @@ async function waitUntilReady( context, scene, camera, signal ) {
 
 	await abortable( Promise.all( decodes ), signal );
 	throwIfAborted( signal );
-	for ( const texture of textures ) {
-
-		if ( texture !== context.environment ) renderer.initTexture( texture );
-
-	}
+	lap( 'decode' );
+	const capped = await abortable( capTextures( textures, maxTextureSize, signal ), signal );
+	throwIfAborted( signal );
+	lap( 'cap' );
+	for ( const texture of textures ) renderer.initTexture( texture );
+	lap( 'textures' );
 
 	await abortable( renderer.compileAsync( scene, camera ), signal );
+	lap( 'compile' );
 	await nextFrames( 2, signal );
 	throwIfAborted( signal );
+	lap( 'frames' );
+	return { ...times, capped };
 
 }
 
