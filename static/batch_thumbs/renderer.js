@@ -10,12 +10,17 @@
  */
 import {
 	Color,
+	DataTexture,
 	DirectionalLight,
 	HemisphereLight,
+	Mesh,
+	MeshStandardMaterial,
 	NeutralToneMapping,
 	PMREMGenerator,
+	PerspectiveCamera,
 	SRGBColorSpace,
 	Scene,
+	SphereGeometry,
 	WebGLRenderer,
 } from 'three';
 import { RoomEnvironment } from 'three/addons/environments/RoomEnvironment.js';
@@ -44,6 +49,7 @@ const DEFAULT_BACKGROUND = '#e8eaed';
  * @property {string} rendererString - The GPU / WebGL renderer string.
  * @property {number} maxTextureSize
  * @property {function(number, number): void} setSize - Change the output size.
+ * @property {import('three').Object3D|null} warm - What `warmUp` keeps (null before it ran).
  * @property {function(): void} dispose
  */
 
@@ -107,8 +113,10 @@ function createRenderer( { width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT, canva
 
 		},
 		isContextLost: () => gl.isContextLost(),
+		warm: null,
 		dispose() {
 
+			if ( context.warm ) disposeObject( context.warm );
 			environment.dispose();
 			renderer.dispose();
 
@@ -145,6 +153,48 @@ function getRendererInfo( renderer ) {
 		render: { ...renderer.info.render },
 		programs: renderer.info.programs ? renderer.info.programs.length : 0,
 	};
+
+}
+
+/**
+ * Do once per renderer what the first asset would otherwise pay for: compile and draw the
+ * glTF materials most assets use (MeshStandardMaterial plain and with a base colour map, lit
+ * by the environment map, as `createScene` lights them) and start the Draco and KTX2 decoders.
+ *
+ * The warm-up meshes are kept (never added to an asset's scene) until `context.dispose()`, so
+ * their programs stay compiled: three.js frees a program when the last material using it is
+ * disposed, which every asset's cleanup would otherwise do. The canvas is cleared afterwards.
+ * Calling it again does nothing.
+ *
+ * @param {RenderContext} context
+ * @return {Promise<{ms: number, programs: number}>} Time taken and programs compiled.
+ */
+async function warmUp( context ) {
+
+	const started = performance.now();
+	if ( context.warm ) return { ms: 0, programs: context.renderer.info.programs.length };
+	const { renderer } = context;
+	const texel = new DataTexture( new Uint8Array( [ 200, 200, 200, 255 ] ), 1, 1 );
+	texel.colorSpace = SRGBColorSpace;
+	texel.needsUpdate = true;
+	const geometry = new SphereGeometry( 1, 8, 6 );
+	const root = new Scene();
+	root.add( new Mesh( geometry, new MeshStandardMaterial() ) );
+	root.add( new Mesh( geometry, new MeshStandardMaterial( { map: texel } ) ) );
+	const scene = createScene( root, { environment: context.environment } );
+	const camera = new PerspectiveCamera( 45, context.width / context.height, 0.1, 10 );
+	camera.position.set( 0, 0, 4 );
+	const { warmDecoders } = await import( './loaders/gltf.js' ); // Loaders import this module.
+	const starting = warmDecoders();
+	await renderer.compileAsync( scene, camera );
+	renderer.render( scene, camera );
+	const gl = renderer.getContext();
+	gl.readPixels( 0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array( 4 ) );
+	renderer.clear();
+	scene.remove( root );
+	context.warm = root;
+	await starting;
+	return { ms: Math.round( performance.now() - started ), programs: renderer.info.programs.length };
 
 }
 
@@ -395,6 +445,7 @@ export {
 	DEFAULT_BACKGROUND,
 	VIEW_ANGLES,
 	createRenderer,
+	warmUp,
 	getRendererString,
 	getRendererInfo,
 	parseBackground,
