@@ -50,6 +50,8 @@ const DEFAULT_BACKGROUND = '#e8eaed';
  * @property {number} maxTextureSize
  * @property {function(number, number): void} setSize - Change the output size.
  * @property {import('three').Object3D|null} warm - What `warmUp` keeps (null before it ran).
+ * @property {Map<Object, import('three').Material>} keptPrograms - Program → the one material
+ *   kept to hold it across assets (see `disposeScene`).
  * @property {function(): void} dispose
  */
 
@@ -114,8 +116,11 @@ function createRenderer( { width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT, canva
 		},
 		isContextLost: () => gl.isContextLost(),
 		warm: null,
+		keptPrograms: new Map(),
 		dispose() {
 
+			for ( const material of context.keptPrograms.values() ) material.dispose();
+			context.keptPrograms.clear();
 			if ( context.warm ) disposeObject( context.warm );
 			environment.dispose();
 			renderer.dispose();
@@ -193,6 +198,7 @@ async function warmUp( context ) {
 	renderer.clear();
 	scene.remove( root );
 	context.warm = root;
+	for ( const mesh of root.children ) context.keptPrograms.set( renderer.properties.get( mesh.material ).currentProgram, mesh.material );
 	await starting;
 	return { ms: Math.round( performance.now() - started ), programs: renderer.info.programs.length };
 
@@ -281,6 +287,7 @@ function disposeScene( scene, context ) {
 
 	if ( ! scene ) return;
 	const keep = new Set( context && context.environment ? [ context.environment ] : [] );
+	if ( context && context.renderer ) for ( const material of programHolders( scene, context ) ) keep.add( material );
 	for ( const child of [ ...scene.children ] ) {
 
 		if ( child.userData.persistent ) {
@@ -297,6 +304,43 @@ function disposeScene( scene, context ) {
 	scene.clear();
 	scene.environment = null;
 	scene.background = null;
+
+}
+
+/** Programs kept compiled across assets, at most (one material each). */
+const KEPT_PROGRAMS = 96;
+
+/**
+ * The scene's materials to keep (not dispose) so that their compiled programs outlive the
+ * asset: one material for each program no kept material holds yet, up to `KEPT_PROGRAMS` per
+ * renderer. three.js frees a program with the last material that uses it, and for shader
+ * materials (Open Brush brushes) it also forgets the shader sources' ids, so without this the
+ * next sketch with the same brushes compiled and linked all of them again (~13 s for the 48
+ * brushes of all_brushes on SwiftShader). A kept material's textures are still disposed.
+ *
+ * @param {Scene} scene
+ * @param {RenderContext} context
+ * @return {import('three').Material[]}
+ */
+function programHolders( scene, context ) {
+
+	const held = context.keptPrograms || ( context.keptPrograms = new Map() );
+	const { properties } = context.renderer;
+	const chosen = [];
+	scene.traverse( ( node ) => {
+
+		if ( ! node.material ) return;
+		for ( const material of Array.isArray( node.material ) ? node.material : [ node.material ] ) {
+
+			const program = material && properties.get( material ).currentProgram;
+			if ( ! program || held.has( program ) || held.size >= KEPT_PROGRAMS ) continue;
+			held.set( program, material );
+			chosen.push( material );
+
+		}
+
+	} );
+	return chosen;
 
 }
 

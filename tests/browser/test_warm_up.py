@@ -1,6 +1,8 @@
-"""renderer.js ``warmUp()`` in Chromium: it compiles the programs a plain and a textured glTF
-material need, keeps them across assets (an asset's cleanup would otherwise free them), leaves
-the canvas clear, and does nothing the second time."""
+"""Compiled programs in Chromium: renderer.js ``warmUp()`` compiles the programs a plain and a
+textured glTF material need, keeps them across assets (an asset's cleanup would otherwise free
+them), leaves the canvas clear and does nothing the second time; and ``disposeScene`` keeps one
+material per program, so the next asset with the same (brush) shader compiles nothing, while
+the asset's textures and geometry are still freed."""
 
 import pytest
 from django.urls import reverse
@@ -60,3 +62,56 @@ def test_warm_up_compiles_the_standard_programs_once_and_keeps_them(browser, liv
     # The asset's two materials reuse the warmed programs, and its cleanup keeps them.
     assert out["during"] == out["before"], out
     assert out["after"] == out["before"], out
+
+
+KEEP_SCRIPT = """async () => {
+    const three = await import('three');
+    const r = await import('/static/batch_thumbs/renderer.js');
+    const context = r.createRenderer({width: 320, height: 200});
+    const camera = new three.PerspectiveCamera(45, 1.6, 0.1, 10);
+    camera.position.set(0, 0, 4);
+    const vertexShader = 'varying vec2 vUv; void main() { vUv = uv; '
+        + 'gl_Position = projectionMatrix * modelViewMatrix * vec4(position, 1.0); }';
+    const fragmentShader = 'uniform sampler2D tex; varying vec2 vUv; '
+        + 'void main() { gl_FragColor = texture2D(tex, vUv); }';
+    const sketch = () => {
+        // A brush-like shader material with its own texture, new objects for every asset.
+        const tex = new three.DataTexture(new Uint8Array([0, 200, 0, 255]), 1, 1);
+        tex.needsUpdate = true;
+        const material = new three.ShaderMaterial({vertexShader, fragmentShader, uniforms: {tex: {value: tex}}});
+        return r.createScene(new three.Mesh(new three.BoxGeometry(), material), {environment: context.environment});
+    };
+    const info = context.renderer.info;
+    const baseline = info.memory.textures;
+    const counts = [];
+    for (let i = 0; i < 2; i++) {
+        const scene = sketch();
+        const compiled = info.programs.length;
+        context.renderer.compile(scene, camera);
+        context.renderer.render(scene, camera);
+        counts.push({newPrograms: info.programs.length - compiled});
+        r.disposeScene(scene, context);
+        counts[i].texturesLeft = info.memory.textures - baseline;
+        counts[i].geometriesLeft = info.memory.geometries;
+    }
+    const kept = context.keptPrograms.size;
+    context.dispose();
+    return {counts, kept};
+}"""
+
+
+def test_a_program_outlives_its_asset_but_the_asset_textures_do_not(browser, live_server):
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + reverse("batch_thumbs:headless"))
+        out = page.evaluate(KEEP_SCRIPT)
+    finally:
+        context.close()
+
+    first, second = out["counts"]
+    assert first["newPrograms"] == 1
+    assert second["newPrograms"] == 0, "the second sketch compiled its brush program again"
+    assert out["kept"] == 1
+    for each in out["counts"]:
+        assert (each["texturesLeft"], each["geometriesLeft"]) == (0, 0), each
