@@ -287,7 +287,8 @@ function disposeScene( scene, context ) {
 
 	if ( ! scene ) return;
 	const keep = new Set( context && context.environment ? [ context.environment ] : [] );
-	if ( context && context.renderer ) for ( const material of programHolders( scene, context ) ) keep.add( material );
+	const holders = context && context.renderer ? programHolders( scene, context ) : [];
+	for ( const material of holders ) keep.add( material );
 	for ( const child of [ ...scene.children ] ) {
 
 		if ( child.userData.persistent ) {
@@ -301,9 +302,40 @@ function disposeScene( scene, context ) {
 
 	}
 
+	for ( const material of holders ) dropTextures( material, context.renderer.properties );
+
 	scene.clear();
 	scene.environment = null;
 	scene.background = null;
+
+}
+
+/**
+ * Let go of a kept material's (already disposed) textures, so their images are not held in
+ * memory for the rest of the run: the material's own properties and uniforms, and the uniforms
+ * three.js made for its program.
+ *
+ * @param {import('three').Material} material
+ * @param {Object} properties - The renderer's `properties`.
+ */
+function dropTextures( material, properties ) {
+
+	for ( const key of Object.keys( material ) ) {
+
+		if ( material[ key ] && material[ key ].isTexture ) material[ key ] = null;
+
+	}
+
+	for ( const uniforms of [ material.uniforms, properties.get( material ).uniforms ] ) {
+
+		if ( ! uniforms ) continue;
+		for ( const uniform of Object.values( uniforms ) ) {
+
+			if ( uniform && uniform.value && uniform.value.isTexture ) uniform.value = null;
+
+		}
+
+	}
 
 }
 
@@ -314,9 +346,10 @@ const KEPT_PROGRAMS = 96;
  * The scene's materials to keep (not dispose) so that their compiled programs outlive the
  * asset: one material for each program no kept material holds yet, up to `KEPT_PROGRAMS` per
  * renderer. three.js frees a program with the last material that uses it, and for shader
- * materials (Open Brush brushes) it also forgets the shader sources' ids, so without this the
- * next sketch with the same brushes compiled and linked all of them again (~13 s for the 48
- * brushes of all_brushes on SwiftShader). A kept material's textures are still disposed.
+ * materials (Open Brush brushes) it also forgets the shader sources' ids, so without this every
+ * asset compiled and linked its programs again and ANGLE rebuilt their pipelines at the draw
+ * (~40 % of a plain or sample model's time on SwiftShader, bench/README.md). A kept material's
+ * textures are still disposed, and it lets go of them (`dropTextures`).
  *
  * @param {Scene} scene
  * @param {RenderContext} context

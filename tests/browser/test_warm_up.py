@@ -115,3 +115,37 @@ def test_a_program_outlives_its_asset_but_the_asset_textures_do_not(browser, liv
     assert out["kept"] == 1
     for each in out["counts"]:
         assert (each["texturesLeft"], each["geometriesLeft"]) == (0, 0), each
+
+
+DROP_SCRIPT = """async () => {
+    const three = await import('three');
+    const r = await import('/static/batch_thumbs/renderer.js');
+    const context = r.createRenderer({width: 320, height: 200});
+    const camera = new three.PerspectiveCamera(45, 1.6, 0.1, 10);
+    camera.position.set(0, 0, 4);
+    const map = new three.Texture(await createImageBitmap(new ImageData(new Uint8ClampedArray(4 * 64), 8, 8)));
+    map.needsUpdate = true;
+    const material = new three.MeshStandardMaterial({map});
+    const scene = r.createScene(new three.Mesh(new three.BoxGeometry(), material), {environment: context.environment});
+    context.renderer.render(scene, camera);
+    r.disposeScene(scene, context);
+    const kept = [...context.keptPrograms.values()].includes(material);
+    const uniforms = context.renderer.properties.get(material).uniforms;
+    const out = {kept, map: material.map, uniformMap: uniforms.map.value, bitmapWidth: map.image.width};
+    context.dispose();
+    return out;
+}"""
+
+
+def test_a_kept_material_lets_go_of_its_textures(browser, live_server):
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + reverse("batch_thumbs:headless"))
+        out = page.evaluate(DROP_SCRIPT)
+    finally:
+        context.close()
+
+    assert out["kept"]
+    assert (out["map"], out["uniformMap"]) == (None, None)
+    assert out["bitmapWidth"] == 0  # the asset's ImageBitmap was closed all the same
