@@ -40,8 +40,9 @@ function materialTextures( material ) {
  * the objects that have one (they hold data of their own: instance matrices, splat textures).
  *
  * @param {import('three').Object3D|null|undefined} root
- * @param {{keep?: Set<import('three').Texture>}} [options] - Textures to leave alone
- *   (for instance a shared environment map).
+ * @param {{keep?: Set<import('three').Texture|import('three').Material>}} [options] - Textures
+ *   and materials to leave alone (a shared environment map; a material kept for its compiled
+ *   program). A kept material's textures are still disposed.
  * @return {{geometries: number, materials: number, textures: number}} What was disposed.
  */
 function disposeObject( root, { keep } = {} ) {
@@ -80,7 +81,7 @@ function disposeObject( root, { keep } = {} ) {
 	}
 
 	for ( const geometry of geometries ) geometry.dispose();
-	for ( const material of materials ) material.dispose();
+	for ( const material of materials ) if ( ! ( keep && keep.has( material ) ) ) material.dispose();
 	for ( const texture of textures ) {
 
 		if ( keep && keep.has( texture ) ) continue;

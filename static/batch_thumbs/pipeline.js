@@ -24,6 +24,7 @@ import { renderAndCapture } from './capture.js';
 import { createDeadline, reasonOf, throwIfAborted } from './signals.js';
 import { disposeObject } from './dispose.js';
 import { captureTurntable, uploadTurntable } from './turntable.js';
+import { textureCap } from './texture-cap.js';
 
 /**
  * @typedef {Object} AssetResult
@@ -34,7 +35,12 @@ import { captureTurntable, uploadTurntable } from './turntable.js';
  * @property {number} ms - Wall time for the asset.
  * @property {string} [thumbnailUrl]
  * @property {string} [formatType]
- * @property {Object<string, number>} timings - Per stage, in ms.
+ * @property {Object<string, number>} timings - Per stage, in ms: `load` (fetch + parse), `frame`,
+ *   `render` (all of the first take: the steps below and the loader's own wait), within it
+ *   `decode`, `cap` (texture downscale), `textures` (upload), `compile`, `frames`, `draw`,
+ *   `encode` (readback + JPEG + base64), `sample` (blank check); `quality`, `review`,
+ *   `render1`… (later takes), `upload`.
+ * @property {number} [texturesCapped] - Images downscaled to the texture cap (texture-cap.js).
  * @property {boolean} [fatal] - The run cannot continue (authentication lost).
  * @property {number} [attempts] - Failure count recorded by the server.
  * @property {string} [reportError] - Why the failure could not be recorded.
@@ -53,14 +59,17 @@ import { captureTurntable, uploadTurntable } from './turntable.js';
  *
  * @param {Object} asset
  * @param {Object} options
- * @return {{width: number, height: number, quality: number, background: string, timeoutMs: number, runnerId: string}}
+ * @return {{width: number, height: number, quality: number, background: string, timeoutMs: number, runnerId: string, maxTextureSize: number}}
  */
 function resolveSettings( asset, options ) {
 
 	const params = ( asset && asset.presentation_params ) || {};
+	const base = renderSettings( { ...options, background: parseBackground( params.backgroundColor ) || options.background } );
+	const cap = 'maxTextureSize' in options ? options.maxTextureSize : readPageConfig().maxTextureSize;
 	return {
-		...renderSettings( { ...options, background: parseBackground( params.backgroundColor ) || options.background } ),
+		...base,
 		runnerId: String( options.runnerId || 'browser' ),
+		maxTextureSize: textureCap( cap, base.width || options.width, base.height || options.height ),
 	};
 
 }
@@ -158,10 +167,16 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 			const camera = createCamera( framing, aspect );
 
 			stage( 'render', { take } );
-			if ( take === 0 ) await waitUntilReady( context, scene, camera, deadline.signal );
-			else await nextFrames( 2, signal );
+			if ( take === 0 ) {
+
+				const { capped, ...ready } = await waitUntilReady( context, scene, camera, deadline.signal, { maxTextureSize: settings.maxTextureSize } );
+				Object.assign( timings, ready );
+				result.texturesCapped = capped;
+
+			} else await nextFrames( 2, signal );
 			await waitForModel( context, model, scene, camera, take === 0 ? deadline.signal : signal );
 			capture = renderAndCapture( context, scene, camera, { quality: settings.quality, background: settings.background } );
+			if ( take === 0 ) Object.assign( timings, capture.times );
 			mark( take === 0 ? 'render' : `render${take}` );
 			timings.quality = Math.round( ( timings.quality || 0 ) + capture.qualityMs * 1000 ) / 1000;
 			if ( take === 0 ) deadline.dispose(); // The time budget covers loading and rendering, not the admin.

@@ -10,12 +10,17 @@
  */
 import {
 	Color,
+	DataTexture,
 	DirectionalLight,
 	HemisphereLight,
+	Mesh,
+	MeshStandardMaterial,
 	NeutralToneMapping,
 	PMREMGenerator,
+	PerspectiveCamera,
 	SRGBColorSpace,
 	Scene,
+	SphereGeometry,
 	WebGLRenderer,
 } from 'three';
 import { RoomEnvironment } from 'three/addons/environments/RoomEnvironment.js';
@@ -25,6 +30,7 @@ import { ThumbnailError, Reason } from './errors.js';
 import { abortable, throwIfAborted } from './signals.js';
 import { VIEW_ANGLES, collectPoints, computeFraming, createCamera, presentationFraming } from './framing.js';
 import { analyseImage, assertNotBlank, renderAndCapture, sampleCanvas } from './capture.js';
+import { capTextures } from './texture-cap.js';
 
 const DEFAULT_WIDTH = 1280;
 const DEFAULT_HEIGHT = 800;
@@ -43,6 +49,9 @@ const DEFAULT_BACKGROUND = '#e8eaed';
  * @property {string} rendererString - The GPU / WebGL renderer string.
  * @property {number} maxTextureSize
  * @property {function(number, number): void} setSize - Change the output size.
+ * @property {import('three').Object3D|null} warm - What `warmUp` keeps (null before it ran).
+ * @property {Map<Object, import('three').Material>} keptPrograms - Program → the one material
+ *   kept to hold it across assets (see `disposeScene`).
  * @property {function(): void} dispose
  */
 
@@ -106,8 +115,13 @@ function createRenderer( { width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT, canva
 
 		},
 		isContextLost: () => gl.isContextLost(),
+		warm: null,
+		keptPrograms: new Map(),
 		dispose() {
 
+			for ( const material of context.keptPrograms.values() ) material.dispose();
+			context.keptPrograms.clear();
+			if ( context.warm ) disposeObject( context.warm );
 			environment.dispose();
 			renderer.dispose();
 
@@ -144,6 +158,49 @@ function getRendererInfo( renderer ) {
 		render: { ...renderer.info.render },
 		programs: renderer.info.programs ? renderer.info.programs.length : 0,
 	};
+
+}
+
+/**
+ * Do once per renderer what the first asset would otherwise pay for: compile and draw the
+ * glTF materials most assets use (MeshStandardMaterial plain and with a base colour map, lit
+ * by the environment map, as `createScene` lights them) and start the Draco and KTX2 decoders.
+ *
+ * The warm-up meshes are kept (never added to an asset's scene) until `context.dispose()`, so
+ * their programs stay compiled: three.js frees a program when the last material using it is
+ * disposed, which every asset's cleanup would otherwise do. The canvas is cleared afterwards.
+ * Calling it again does nothing.
+ *
+ * @param {RenderContext} context
+ * @return {Promise<{ms: number, programs: number}>} Time taken and programs compiled.
+ */
+async function warmUp( context ) {
+
+	const started = performance.now();
+	if ( context.warm ) return { ms: 0, programs: context.renderer.info.programs.length };
+	const { renderer } = context;
+	const texel = new DataTexture( new Uint8Array( [ 200, 200, 200, 255 ] ), 1, 1 );
+	texel.colorSpace = SRGBColorSpace;
+	texel.needsUpdate = true;
+	const geometry = new SphereGeometry( 1, 8, 6 );
+	const root = new Scene();
+	root.add( new Mesh( geometry, new MeshStandardMaterial() ) );
+	root.add( new Mesh( geometry, new MeshStandardMaterial( { map: texel } ) ) );
+	const scene = createScene( root, { environment: context.environment } );
+	const camera = new PerspectiveCamera( 45, context.width / context.height, 0.1, 10 );
+	camera.position.set( 0, 0, 4 );
+	const { warmDecoders } = await import( './loaders/gltf.js' ); // Loaders import this module.
+	const starting = warmDecoders();
+	await renderer.compileAsync( scene, camera );
+	renderer.render( scene, camera );
+	const gl = renderer.getContext();
+	gl.readPixels( 0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array( 4 ) );
+	renderer.clear();
+	scene.remove( root );
+	context.warm = root;
+	for ( const mesh of root.children ) context.keptPrograms.set( renderer.properties.get( mesh.material ).currentProgram, mesh.material );
+	await starting;
+	return { ms: Math.round( performance.now() - started ), programs: renderer.info.programs.length };
 
 }
 
@@ -230,6 +287,8 @@ function disposeScene( scene, context ) {
 
 	if ( ! scene ) return;
 	const keep = new Set( context && context.environment ? [ context.environment ] : [] );
+	const holders = context && context.renderer ? programHolders( scene, context ) : [];
+	for ( const material of holders ) keep.add( material );
 	for ( const child of [ ...scene.children ] ) {
 
 		if ( child.userData.persistent ) {
@@ -243,9 +302,78 @@ function disposeScene( scene, context ) {
 
 	}
 
+	for ( const material of holders ) dropTextures( material, context.renderer.properties );
+
 	scene.clear();
 	scene.environment = null;
 	scene.background = null;
+
+}
+
+/**
+ * Let go of a kept material's (already disposed) textures, so their images are not held in
+ * memory for the rest of the run: the material's own properties and uniforms, and the uniforms
+ * three.js made for its program.
+ *
+ * @param {import('three').Material} material
+ * @param {Object} properties - The renderer's `properties`.
+ */
+function dropTextures( material, properties ) {
+
+	for ( const key of Object.keys( material ) ) {
+
+		if ( material[ key ] && material[ key ].isTexture ) material[ key ] = null;
+
+	}
+
+	for ( const uniforms of [ material.uniforms, properties.get( material ).uniforms ] ) {
+
+		if ( ! uniforms ) continue;
+		for ( const uniform of Object.values( uniforms ) ) {
+
+			if ( uniform && uniform.value && uniform.value.isTexture ) uniform.value = null;
+
+		}
+
+	}
+
+}
+
+/** Programs kept compiled across assets, at most (one material each). */
+const KEPT_PROGRAMS = 96;
+
+/**
+ * The scene's materials to keep (not dispose) so that their compiled programs outlive the
+ * asset: one material for each program no kept material holds yet, up to `KEPT_PROGRAMS` per
+ * renderer. three.js frees a program with the last material that uses it, and for shader
+ * materials (Open Brush brushes) it also forgets the shader sources' ids, so without this every
+ * asset compiled and linked its programs again and ANGLE rebuilt their pipelines at the draw
+ * (~40 % of a plain or sample model's time on SwiftShader, bench/README.md). A kept material's
+ * textures are still disposed, and it lets go of them (`dropTextures`).
+ *
+ * @param {Scene} scene
+ * @param {RenderContext} context
+ * @return {import('three').Material[]}
+ */
+function programHolders( scene, context ) {
+
+	const held = context.keptPrograms || ( context.keptPrograms = new Map() );
+	const { properties } = context.renderer;
+	const chosen = [];
+	scene.traverse( ( node ) => {
+
+		if ( ! node.material ) return;
+		for ( const material of Array.isArray( node.material ) ? node.material : [ node.material ] ) {
+
+			const program = material && properties.get( material ).currentProgram;
+			if ( ! program || held.has( program ) || held.size >= KEPT_PROGRAMS ) continue;
+			held.set( program, material );
+			chosen.push( material );
+
+		}
+
+	} );
+	return chosen;
 
 }
 
@@ -295,18 +423,35 @@ function nextFrames( count = 2, signal ) {
 }
 
 /**
- * Wait until the scene can be drawn completely: images decoded, textures uploaded, shader
- * programs compiled (KHR_parallel_shader_compile where available), then two frames.
+ * Wait until the scene can be drawn completely: images decoded (and capped to
+ * `maxTextureSize`, see texture-cap.js), textures uploaded, shader programs compiled
+ * (KHR_parallel_shader_compile where available), then two frames.
+ *
+ * The GPU works asynchronously and lazily: on SwiftShader (ANGLE on Vulkan) texture uploads,
+ * mipmaps and pipelines are mostly built at the first draw, so `textures` and `compile` are the
+ * part the page sees and the capture's `draw` holds the rest.
  *
  * @param {RenderContext} context
  * @param {Scene} scene
  * @param {PerspectiveCamera} camera
  * @param {AbortSignal} [signal]
- * @return {Promise<void>}
+ * @param {{maxTextureSize?: number}} [options] - Longest texture side to upload (Infinity: no cap).
+ * @return {Promise<{decode: number, cap: number, textures: number, compile: number, frames: number, capped: number}>}
+ *   Milliseconds per step, and how many images were downscaled.
  */
-async function waitUntilReady( context, scene, camera, signal ) {
+async function waitUntilReady( context, scene, camera, signal, { maxTextureSize = Infinity } = {} ) {
 
 	const { renderer } = context;
+	const times = {};
+	let last = performance.now();
+	const lap = ( name ) => {
+
+		const now = performance.now();
+		times[ name ] = Math.round( ( now - last ) * 10 ) / 10;
+		last = now;
+
+	};
+
 	const textures = new Set();
 	scene.traverse( ( node ) => {
 
@@ -318,6 +463,7 @@ async function waitUntilReady( context, scene, camera, signal ) {
 		}
 
 	} );
+	textures.delete( context.environment );
 
 	const decodes = [];
 	for ( const texture of textures ) {
@@ -333,15 +479,19 @@ async function waitUntilReady( context, scene, camera, signal ) {
 
 	await abortable( Promise.all( decodes ), signal );
 	throwIfAborted( signal );
-	for ( const texture of textures ) {
-
-		if ( texture !== context.environment ) renderer.initTexture( texture );
-
-	}
+	lap( 'decode' );
+	const capped = await abortable( capTextures( textures, maxTextureSize, signal ), signal );
+	throwIfAborted( signal );
+	lap( 'cap' );
+	for ( const texture of textures ) renderer.initTexture( texture );
+	lap( 'textures' );
 
 	await abortable( renderer.compileAsync( scene, camera ), signal );
+	lap( 'compile' );
 	await nextFrames( 2, signal );
 	throwIfAborted( signal );
+	lap( 'frames' );
+	return { ...times, capped };
 
 }
 
@@ -372,6 +522,7 @@ export {
 	DEFAULT_BACKGROUND,
 	VIEW_ANGLES,
 	createRenderer,
+	warmUp,
 	getRendererString,
 	getRendererInfo,
 	parseBackground,

@@ -48,6 +48,19 @@ function configureDecoders( { draco, basis, renderer } = {} ) {
 }
 
 /**
+ * Start the KTX2 transcoder now (fetched and compiled once) rather than on the first asset that
+ * needs it; Draco's is already preloaded by `configureDecoders`. A transcoder that fails to
+ * start is left to fail that asset's load.
+ *
+ * @return {Promise<void>}
+ */
+async function warmDecoders() {
+
+	if ( _decoders.ktx2 ) await _decoders.ktx2.init().catch( () => undefined );
+
+}
+
+/**
  * Release decoder workers (end of a run).
  */
 function disposeDecoders() {
@@ -107,4 +120,4 @@ async function loadGltf( context ) {
 
 }
 
-export { configureDecoders, disposeDecoders, loadGltf };
+export { configureDecoders, disposeDecoders, loadGltf, warmDecoders };
