@@ -46,13 +46,15 @@ def render_defaults() -> dict:
 
 
 def renderer_inputs() -> dict:
-    """What the loaders read: decoder folders, the format table, the per-asset byte cap,
-    where the Open Brush brush assets are (None: brush materials use the fallback), the
-    default up axis per format and the quality thresholds that flag a capture for review."""
+    """What the loaders read: decoder folders, the format table, the per-asset byte cap, the
+    texture cap (None: derived from the render size), where the Open Brush brush assets are
+    (None: brush materials use the fallback), the default up axis per format and the quality
+    thresholds that flag a capture for review."""
     return {
         "decoders": decoder_paths(),
         "formats": formats.page_config(),
         "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES,
+        "textureCap": settings.THUMBNAIL_TEXTURE_CAP,
         "brushAssetsUrl": brush_assets_url(),
         "upAxis": {fmt: axis for fmt, axis in settings.THUMBNAIL_UP_AXIS.items() if axis in ("Y", "Z")},
         "quality": {

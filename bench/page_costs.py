@@ -2,7 +2,7 @@
 """Where a model's time goes inside the page, and what the texture cap saves.
 
 One reused headless page (``FloorPage.floor()``: ``processOne`` without upload or report, the
-render floor) renders each model a few times with the texture cap off (``maxTextureSize: 0``)
+render floor) renders each model a few times with the texture cap off (``textureCap: 0``)
 and on (the page's default, texture-cap.js), alternating, so both see the same load. It
 prints the per-stage medians of ``result.timings`` (pipeline.js) per model and cap setting,
 and how far the capped capture is from the uncapped one (PSNR and mean absolute difference
@@ -39,7 +39,7 @@ import common  # noqa: E402
 NAME = "page_costs"
 DB_NAME = "icosa_bench_pagecosts"
 TEXTURE_SIZES = (1024, 2048, 4096, 8192)
-CAP_SETTINGS = {"off": {"maxTextureSize": 0}, "on": {}}
+CAP_SETTINGS = {"off": {"textureCap": 0}, "on": {}}
 STAGES = ("load", "decode", "cap", "textures", "compile", "frames", "draw", "encode", "sample", "render")
 
 

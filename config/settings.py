@@ -226,6 +226,9 @@ THUMBNAIL_RUNNER_STALE_SECONDS = env_int("THUMBNAIL_RUNNER_STALE_SECONDS", 60)
 THUMBNAIL_RUNNER_GONE_SECONDS = env_int("THUMBNAIL_RUNNER_GONE_SECONDS", 3600)
 # Bytes the renderer downloads for one asset (all its files together), counted while streaming.
 THUMBNAIL_MAX_ASSET_BYTES = env_int("THUMBNAIL_MAX_ASSET_BYTES", 512 * 1024 * 1024)
+# Longest texture side the renderer uploads; larger images are downscaled after decoding.
+# None: the next power of two at or above the render size's longest side; 0: no cap.
+THUMBNAIL_TEXTURE_CAP = env_int("THUMBNAIL_TEXTURE_CAP", None)
 # Thumbnail quality (issue 13): a capture below these is stored but flagged for review.
 # Subject = pixels that differ from the background; brightness (its brightest channel) and
 # contrast (against the background) are 0..1.

@@ -40,6 +40,7 @@ def test_the_table_is_the_contract_order_and_the_model_choices():
 
 def test_page_config_carries_the_table_so_the_page_keeps_no_list(staff_user, client, settings):
     settings.THUMBNAIL_MAX_ASSET_BYTES = 12345
+    settings.THUMBNAIL_TEXTURE_CAP = 512
     client.force_login(staff_user)
     for url in (reverse("admin:icosa_asset_batch_thumbnails"), reverse("batch_thumbs:headless")):
         response = client.get(url)
@@ -47,6 +48,7 @@ def test_page_config_carries_the_table_so_the_page_keeps_no_list(staff_user, cli
         config = response.context["config"]
         assert config["formats"] == formats.page_config()
         assert config["maxAssetBytes"] == 12345
+        assert config["textureCap"] == 512
         assert [each["type"] for each in config["formats"]["types"]][:2] == ["GLB", "GLTF2"]
         assert {"type": "TILT", "label": "Tilt Brush", "drawable": False} in config["formats"]["types"]
 

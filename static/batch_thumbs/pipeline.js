@@ -59,17 +59,17 @@ import { textureCap } from './texture-cap.js';
  *
  * @param {Object} asset
  * @param {Object} options
- * @return {{width: number, height: number, quality: number, background: string, timeoutMs: number, runnerId: string, maxTextureSize: number}}
+ * @return {{width: number, height: number, quality: number, background: string, timeoutMs: number, runnerId: string, textureCap: number}}
  */
 function resolveSettings( asset, options ) {
 
 	const params = ( asset && asset.presentation_params ) || {};
 	const base = renderSettings( { ...options, background: parseBackground( params.backgroundColor ) || options.background } );
-	const cap = 'maxTextureSize' in options ? options.maxTextureSize : readPageConfig().maxTextureSize;
+	const cap = 'textureCap' in options ? options.textureCap : readPageConfig().textureCap;
 	return {
 		...base,
 		runnerId: String( options.runnerId || 'browser' ),
-		maxTextureSize: textureCap( cap, base.width || options.width, base.height || options.height ),
+		textureCap: textureCap( cap, base.width || options.width, base.height || options.height ),
 	};
 
 }
@@ -169,7 +169,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 			stage( 'render', { take } );
 			if ( take === 0 ) {
 
-				const { capped, ...ready } = await waitUntilReady( context, scene, camera, deadline.signal, { maxTextureSize: settings.maxTextureSize } );
+				const { capped, ...ready } = await waitUntilReady( context, scene, camera, deadline.signal, { textureCap: settings.textureCap } );
 				Object.assign( timings, ready );
 				result.texturesCapped = capped;
 

@@ -424,7 +424,7 @@ function nextFrames( count = 2, signal ) {
 
 /**
  * Wait until the scene can be drawn completely: images decoded (and capped to
- * `maxTextureSize`, see texture-cap.js), textures uploaded, shader programs compiled
+ * `textureCap`, see texture-cap.js), textures uploaded, shader programs compiled
  * (KHR_parallel_shader_compile where available), then two frames.
  *
  * The GPU works asynchronously and lazily: on SwiftShader (ANGLE on Vulkan) texture uploads,
@@ -435,11 +435,11 @@ function nextFrames( count = 2, signal ) {
  * @param {Scene} scene
  * @param {PerspectiveCamera} camera
  * @param {AbortSignal} [signal]
- * @param {{maxTextureSize?: number}} [options] - Longest texture side to upload (Infinity: no cap).
+ * @param {{textureCap?: number}} [options] - Longest texture side to upload (Infinity: no cap).
  * @return {Promise<{decode: number, cap: number, textures: number, compile: number, frames: number, capped: number}>}
  *   Milliseconds per step, and how many images were downscaled.
  */
-async function waitUntilReady( context, scene, camera, signal, { maxTextureSize = Infinity } = {} ) {
+async function waitUntilReady( context, scene, camera, signal, { textureCap = Infinity } = {} ) {
 
 	const { renderer } = context;
 	const times = {};
@@ -480,7 +480,7 @@ async function waitUntilReady( context, scene, camera, signal, { maxTextureSize 
 	await abortable( Promise.all( decodes ), signal );
 	throwIfAborted( signal );
 	lap( 'decode' );
-	const capped = await abortable( capTextures( textures, maxTextureSize, signal ), signal );
+	const capped = await abortable( capTextures( textures, textureCap, signal ), signal );
 	throwIfAborted( signal );
 	lap( 'cap' );
 	for ( const texture of textures ) renderer.initTexture( texture );

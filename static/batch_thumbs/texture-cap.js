@@ -7,7 +7,7 @@
  * are downscaled once, after decoding and before the upload, with `createImageBitmap`'s
  * high-quality resize; compressed (KTX2) and data textures are left alone.
  *
- * The cap is one number: the page config's `maxTextureSize` when it sets one, else the next
+ * The cap is one number: the page config's `textureCap` (THUMBNAIL_TEXTURE_CAP) when it sets one, else the next
  * power of two at or above the output's longest side (1280×800 → 2048: at least one texel per
  * pixel even for a texture stretched across the whole frame). `0` or `false` turns it off.
  */

@@ -49,7 +49,7 @@ def test_a_4096_texture_is_capped_and_still_shows_its_colours(cap_page, staff_to
     headless = Headless(cap_page, staff_token)  # 640×400: the cap is 1024
 
     capped = headless.render_only(claimed, {"returnImage": True})
-    full = headless.render_only(claimed, {"returnImage": True, "maxTextureSize": 0})
+    full = headless.render_only(claimed, {"returnImage": True, "textureCap": 0})
 
     assert capped["status"] == full["status"] == "done", (capped.get("detail"), full.get("detail"))
     assert (capped["texturesCapped"], full["texturesCapped"]) == (1, 0)
