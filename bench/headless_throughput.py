@@ -1,30 +1,38 @@
 #!/usr/bin/env python
-"""Throughput of the headless runner against its in-page render floor.
+"""Throughput and start-up of the headless runner, against its in-page render floor.
 
-For two sets of models (generated demo models, and the shared sample models in
-../shared/fixtures/models/ok repeated a few times) it measures, against a fresh SQLite
-database and the runner's own embedded server:
+For two sets of models (generated demo models; the real models: ../shared/fixtures/models/ok
+repeated a few times plus the real glTF/GLB files under ../shared/fixtures/formats) it
+measures, against a fresh SQLite database and the runner's own embedded server:
 
 - the render floor: ``headless.js`` ``floor()`` in one reused page (load, render, capture;
   no upload, no claims), per model;
-- full runs of the runner (claim → render → upload) with 1 and 2 workers: models per
-  minute, ms per model (median, p95) and the latency to the first result from a cold start;
+- full runs of the runner (claim → render → upload) with 1 and 2 workers, each worker with
+  its own Chromium (``--browsers per-worker``, the default) and, for comparison, all pages in
+  one (``shared``): models per minute, ms per model (median, p95), the latency to the first
+  result, and 2 workers' speed-up over 1 (target: ≥ 1.6× on the real models, 2 cores);
 - the same run with a fixed 500 ms wait per model, the way a naive runner waits for a model
-  to "settle", for comparison.
+  to "settle", for comparison;
+- start-up (``--startup N``): ``manage.py render_thumbnails --limit 1`` as its own process, N
+  times after one warm-up run (warm disk cache): process start → first stored thumbnail
+  (target ≤ 1.5 s), and when each start-up phase ended (the run's JSON report).
 
 The target is a run within 1.3x of the floor (wall time per model).
 
     .venv/bin/python bench/headless_throughput.py              # CPU (SwiftShader)
     .venv/bin/python bench/headless_throughput.py --gpu        # on a machine with a GPU
     .venv/bin/python bench/headless_throughput.py --quick      # smoke run
+    .venv/bin/python bench/headless_throughput.py --startup 5 --only-startup
 
 Results: a table on stdout and bench/results/headless_throughput[-gpu].json.
 """
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,8 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 NAME = "headless_throughput"
-DB_NAME = "icosa_bench_headless"
+DB_NAME = f"icosa_bench_headless_{os.getpid()}"  # several benches may run on one machine
 TARGET_RATIO = 1.3
+TARGET_SCALING = 1.6  # 2 workers over 1, real models, 2 cores
+TARGET_FIRST_THUMBNAIL_S = 1.5
+REAL_SET = "real"
 
 
 def parse_args():
@@ -52,11 +63,40 @@ def parse_args():
         default=4,
         help="Copies of each shared sample model (default: %(default)s).",
     )
+    parser.add_argument(
+        "--formats-repeat",
+        type=int,
+        default=1,
+        help="Copies of each real glTF/GLB under ../shared/fixtures/formats; 0 for none (default: %(default)s).",
+    )
     parser.add_argument("--workers", default="1,2", help="Worker counts to run (default: %(default)s).")
+    parser.add_argument(
+        "--browsers",
+        default="per-worker,shared",
+        help="Browser modes for runs of more than one worker (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--sets",
+        default=f"generated,{REAL_SET}",
+        help="Model sets to run (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--startup",
+        type=int,
+        default=3,
+        metavar="N",
+        help="Start-up runs of the command after one warm-up; 0 for none (default: %(default)s).",
+    )
+    parser.add_argument("--only-startup", action="store_true", help="Measure the start-up only.")
     parser.add_argument("--gpu", action="store_true", help="GPU flags instead of SwiftShader.")
     parser.add_argument(
         "--chromium",
         help="Chromium executable (default: $CHROMIUM_PATH or /usr/bin/chromium).",
+    )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="Skip the render floor (no ratios to it).",
     )
     parser.add_argument(
         "--no-wait-run",
@@ -71,6 +111,25 @@ def parse_args():
     return parser.parse_args()
 
 
+def real_models(args):
+    """The real sample models (../shared): models/ok and the glTF/GLB files under formats/."""
+    fixtures_ok = common.shared_fixtures("models", "ok")
+    samples = sorted(p for p in fixtures_ok.iterdir() if p.is_file()) if fixtures_ok else []
+    formats = common.shared_fixtures("formats")
+    in_formats = (
+        sorted(
+            p
+            for p in formats.rglob("*")
+            if p.suffix.lower() in {".glb", ".gltf"} and "bad" not in p.relative_to(formats).parts
+        )
+        if formats
+        else []
+    )
+    return [p for _ in range(args.repeat) for p in samples] + [
+        p for _ in range(args.formats_repeat) for p in in_formats
+    ]
+
+
 def setup_database(media_root, args):
     """A fresh SQLite database with the two model sets; returns {set name: [asset ids]}."""
     common.reset_database("sqlite", DB_NAME)
@@ -82,15 +141,13 @@ def setup_database(media_root, args):
     user = common.staff_user()
     generated = write_demo_models(Path(media_root).parent / "models", count=args.generated)
     sets = {"generated": [import_model(path, owner=user).pk for path in generated]}
-    fixtures_ok = common.shared_fixtures("models", "ok")
-    samples = sorted(p for p in fixtures_ok.iterdir() if p.is_file()) if fixtures_ok else []
-    sets["fixtures-ok"] = [
-        import_model(path, owner=user, name=f"{path.stem} {n}").pk for n in range(args.repeat) for path in samples
+    sets[REAL_SET] = [
+        import_model(path, owner=user, name=f"{path.stem} {n}").pk for n, path in enumerate(real_models(args))
     ]
     return user, sets
 
 
-def run_options(server, token, asset_ids, args, *, workers, fixed_wait_ms=0):
+def run_options(server, token, asset_ids, args, *, workers, browsers="per-worker", fixed_wait_ms=0):
     from pages import bench_options
 
     from admin_tools.runner import find_chromium
@@ -98,10 +155,11 @@ def run_options(server, token, asset_ids, args, *, workers, fixed_wait_ms=0):
     options = bench_options(
         server,
         token,
-        runner_name=f"bench-{workers}w{'-wait' if fixed_wait_ms else ''}",
+        runner_name=f"bench-{workers}w-{browsers}{'-wait' if fixed_wait_ms else ''}",
         chromium=find_chromium(args.chromium),
         gpu=args.gpu,
         workers=workers,
+        browsers=browsers,
         batch_size=10,
         filters={"force": True, "asset_ids": [str(pk) for pk in asset_ids]},
     )
@@ -214,11 +272,87 @@ def stage_medians(timings):
     return {stage: statistics.median(values) for stage, values in stages.items()}
 
 
+def measure_startup(media_root, asset_id, args):
+    """``render_thumbnails --limit 1`` as its own process, once to warm the disk cache and
+    then ``args.startup`` times: process start → first stored thumbnail, and its phases."""
+    env = common.child_env(
+        "sqlite",
+        DB_NAME,
+        media_root=media_root,
+        conn_max_age=0,
+        extra={"DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"},
+    )
+    report = Path(media_root).parent / "startup.json"
+    command = [
+        common.PYTHON, "manage.py", "render_thumbnails", "--user", common.BENCH_USERNAME,
+        "--force", "--asset-ids", str(asset_id), "--limit", "1", "--json-report", str(report),
+        "--recycle-after", "0",
+    ]  # fmt: skip
+    if args.gpu:
+        command.append("--gpu")
+    if args.chromium:
+        command += ["--chromium", args.chromium]
+    runs = []
+    for attempt in range(args.startup + 1):
+        busy = common.cpu_busy(0.5)
+        started = time.monotonic()
+        child = subprocess.Popen(command, cwd=common.ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        first = None
+        for line in child.stdout:
+            if first is None and ": done in " in line:
+                first = time.monotonic() - started
+        child.wait()
+        if child.returncode != 0 or first is None:
+            raise SystemExit(f"start-up run failed (exit {child.returncode})")
+        data = json.loads(report.read_text())
+        phases = data["startup"]
+        # The report counts from the command's handle(); the rest is Python, Django and the
+        # command's imports.
+        before_handle = first - phases["first thumbnail stored"]
+        row = {
+            "run": attempt,
+            "cpu_busy_before": busy,
+            "first_thumbnail_s": round(first, 3),
+            "python_and_django_s": round(before_handle, 3),
+            **{phase: round(before_handle + at, 3) for phase, at in phases.items()},
+            "first_model_timings": data["assets"][0].get("timings") or {},
+        }
+        if attempt:
+            runs.append(row)
+        print(
+            f"   start-up {'warm-up' if not attempt else attempt}: first thumbnail {first:.2f} s "
+            f"(CPU {busy:.0%} busy before)",
+            flush=True,
+        )
+    return runs
+
+
+def startup_table(runs):
+    """Median over the runs of when each phase ended, from the process start."""
+    phases = sorted(
+        {key for run in runs for key in run if key not in ("run", "cpu_busy_before", "first_model_timings")},
+        key=lambda key: statistics.median(run.get(key, 0) for run in runs),
+    )
+    rows, previous = [], 0.0
+    for phase in phases:
+        at = statistics.median(run[phase] for run in runs if phase in run)
+        if phase == "first_thumbnail_s":
+            continue
+        rows.append({"phase": phase.replace("_s", "").replace("_", " "), "ends_s": round(at, 3)})
+        rows[-1]["step_s"] = round(at - previous, 3)
+        previous = at
+    timings = [run["first_model_timings"] for run in runs]
+    first_model = {stage: statistics.median(t[stage] for t in timings if stage in t) for stage in timings[0]}
+    return rows, first_model
+
+
 def main():
     args = parse_args()
     if args.quick:
-        args.generated, args.repeat, args.workers = 6, 1, "1"
+        args.generated, args.repeat, args.formats_repeat, args.workers, args.startup = 6, 1, 0, "1", 1
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    modes = [m.strip() for m in args.browsers.split(",") if m.strip()]
+    wanted_sets = {name.strip() for name in args.sets.split(",")}
     media_root = Path(tempfile.mkdtemp(prefix="bench-headless-")) / "media"
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     user, sets = setup_database(media_root, args)
@@ -229,42 +363,49 @@ def main():
 
     token = mint_token(user=user, minutes=240, purpose="bench")
     load = os.getloadavg()
-    rows = []
+    rows, startup = [], []
+    if args.startup:
+        print("== start-up: render_thumbnails --limit 1, its own process", flush=True)
+        startup = measure_startup(media_root, sets["generated"][0], args)
     with EmbeddedServer() as server:
         api = ThumbnailApi(server.url + api_base(), token, runner_id="bench")
         for set_name, ids in sets.items():
+            if args.only_startup or set_name not in wanted_sets or not ids:
+                continue
             assets = api.missing(limit=100, force=True, asset_ids=[str(pk) for pk in ids])["assets"]
             print(f"== {set_name}: {len(assets)} models", flush=True)
-            floor_options = run_options(server.url, token, ids, args, workers=1)
-            floor = measure_floor(floor_options, assets)
-            floor["set"] = set_name
-            rows.append(floor)
-            print(f"   floor: {floor['steady_ms_per_model']} ms/model warm", flush=True)
+            floor = None
+            if not args.no_floor:
+                floor = measure_floor(run_options(server.url, token, ids, args, workers=1), assets)
+                floor["set"] = set_name
+                rows.append(floor)
+                print(f"   floor: {floor['steady_ms_per_model']} ms/model warm", flush=True)
             for count in workers:
-                row = measure_run(
-                    run_options(server.url, token, ids, args, workers=count),
-                    f"run, {count} worker{'s' if count > 1 else ''}",
-                )
-                row["set"] = set_name
-                add_ratios(row, floor)
-                rows.append(row)
-                print(
-                    f"   {row['label']}: {row['steady_ms_per_model']} ms/model warm, "
-                    f"x{row['steady_ratio']} of the floor",
-                    flush=True,
-                )
+                for mode in modes if count > 1 else modes[:1]:
+                    busy = common.cpu_busy(0.5)
+                    label = f"run, {count} worker{'s' if count > 1 else ''}" + (
+                        f", {mode} browsers" if count > 1 else ""
+                    )
+                    row = measure_run(run_options(server.url, token, ids, args, workers=count, browsers=mode), label)
+                    row.update({"set": set_name, "workers": count, "browsers": mode, "cpu_busy_before": busy})
+                    if floor:
+                        add_ratios(row, floor)
+                    rows.append(row)
+                    print(
+                        f"   {row['label']}: {row['models_per_minute']} models/min, {row['steady_ms_per_model']} "
+                        f"ms/model warm (CPU {busy:.0%} busy before)",
+                        flush=True,
+                    )
             if not args.no_wait_run:
                 row = measure_run(
                     run_options(server.url, token, ids, args, workers=1, fixed_wait_ms=500),
                     "run, 1 worker, fixed 500 ms wait",
                 )
                 row["set"] = set_name
-                add_ratios(row, floor)
+                if floor:
+                    add_ratios(row, floor)
                 rows.append(row)
-                print(
-                    f"   {row['label']}: {row['steady_ms_per_model']} ms/model warm",
-                    flush=True,
-                )
+                print(f"   {row['label']}: {row['steady_ms_per_model']} ms/model warm", flush=True)
 
     columns = [
         ("set", "set"),
@@ -282,9 +423,11 @@ def main():
         ("x floor (warm)", "steady_ratio"),
         ("median gap ms", "interval_median_ms"),
         ("x floor (median)", "median_ratio"),
+        ("CPU busy before", "cpu_busy_before"),
     ]
     print()
-    print(common.format_table(rows, columns))
+    if rows:
+        print(common.format_table(rows, columns))
     renderer = next((row["renderer"] for row in rows if row.get("renderer")), "")
     print(f"\nWebGL renderer: {renderer}")
     print(f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
@@ -295,6 +438,29 @@ def main():
                 f"{row['set']}, {row['label']}: x{row['median_ratio']} of the floor per model "
                 f"(medians; x{row['steady_ratio']} on warm means) — {verdict} the x{TARGET_RATIO} target"
             )
+    scaling = speedups(rows)
+    for entry in scaling:
+        verdict = "met" if entry["set"] == REAL_SET and entry["speedup"] >= TARGET_SCALING else ""
+        print(
+            f"{entry['set']}: {entry['workers']} workers, {entry['browsers']} browsers: x{entry['speedup']} "
+            f"one worker's models/min (x{entry['warm_speedup']} warm)"
+            + (
+                f" — target x{TARGET_SCALING} on the real models {verdict or 'NOT met'}"
+                if entry["set"] == REAL_SET
+                else ""
+            )
+        )
+    startup_rows, first_model = [], {}
+    if startup:
+        startup_rows, first_model = startup_table(startup)
+        print()
+        print(common.format_table(startup_rows, [("phase", "phase"), ("ends at s", "ends_s"), ("step s", "step_s")]))
+        first = statistics.median(run["first_thumbnail_s"] for run in startup)
+        print(f"First model in the page: {first_model} (ms)")
+        print(
+            f"First thumbnail stored {first:.2f} s after the process started (median of {len(startup)}) — "
+            f"{'within' if first <= TARGET_FIRST_THUMBNAIL_S else 'OVER'} the {TARGET_FIRST_THUMBNAIL_S} s target"
+        )
     path = common.write_json(
         NAME + ("-gpu" if args.gpu else ""),
         {
@@ -304,10 +470,39 @@ def main():
             "renderer": renderer,
             "target_ratio": TARGET_RATIO,
             "rows": rows,
+            "scaling": scaling,
+            "startup_runs": startup,
+            "startup": startup_rows,
+            "startup_first_model_ms": first_model,
         },
     )
     print(f"Wrote {path}")
     common.drop_database("sqlite", DB_NAME)
+
+
+def speedups(rows):
+    """Each multi-worker run's models per minute over the same set's 1-worker run."""
+    single = {row["set"]: row for row in rows if row.get("workers") == 1}
+    out = []
+    for row in rows:
+        base = single.get(row.get("set"))
+        if not base or row.get("workers", 1) == 1 or not base["models_per_minute"]:
+            continue
+        warm = (
+            round(base["steady_ms_per_model"] / row["steady_ms_per_model"], 2)
+            if base.get("steady_ms_per_model") and row.get("steady_ms_per_model")
+            else None
+        )
+        out.append(
+            {
+                "set": row["set"],
+                "workers": row["workers"],
+                "browsers": row["browsers"],
+                "speedup": round(row["models_per_minute"] / base["models_per_minute"], 2),
+                "warm_speedup": warm,
+            }
+        )
+    return out
 
 
 if __name__ == "__main__":

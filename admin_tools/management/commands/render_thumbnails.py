@@ -5,6 +5,7 @@ import logging
 import os
 import re
 import socket
+import time as clock
 from datetime import datetime, time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from admin_tools.runner import (
 )
 from admin_tools.runner.client import read_token
 from admin_tools.runner.console import CommandListener, plural, write_summary
+from admin_tools.runner.options import BROWSER_MODES, PER_WORKER, RECYCLE_AFTER, RECYCLE_BROWSER_AFTER
 from admin_tools.runner.summary import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_UNUSABLE
 from icosa.jwt_auth import mint_token
 
@@ -159,7 +161,14 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="Pages rendering at once, each in its own browser context (default: %(default)s).",
+            help="Pages rendering at once, each in its own browser context (default: %(default)s); see --browsers.",
+        )
+        how.add_argument(
+            "--browsers",
+            choices=BROWSER_MODES,
+            default=PER_WORKER,
+            help="Each worker its own Chromium (on SwiftShader they render in parallel only then), "
+            "or all pages in one (default: %(default)s).",
         )
         how.add_argument(
             "--batch-size",
@@ -203,9 +212,17 @@ class Command(BaseCommand):
         how.add_argument(
             "--recycle-after",
             type=int,
-            default=250,
+            default=RECYCLE_AFTER,
             metavar="N",
             help="Replace a page with a fresh one after N models; 0 never (default: %(default)s).",
+        )
+        how.add_argument(
+            "--recycle-browser-after",
+            type=int,
+            default=RECYCLE_BROWSER_AFTER,
+            metavar="N",
+            help="With per-worker browsers, give a worker a fresh Chromium at its first page "
+            "recycle after N models; 0 never (default: %(default)s).",
         )
         how.add_argument(
             "--json-report",
@@ -218,6 +235,7 @@ class Command(BaseCommand):
             self.stdout.write(style(message) if style else message)
 
     def handle(self, *args, **options):
+        started = clock.monotonic()
         self.verbosity = options["verbosity"]
         self._token_user = None
         self._check_options(options)
@@ -235,7 +253,8 @@ class Command(BaseCommand):
                     raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
                 self.log(f"Serving this project at {server} for the run.", level=2)
             run_options = self._run_options(options, server=server, token=token)
-            runner = Runner(run_options, listener=None)
+            runner = Runner(run_options, listener=None, started=started)
+            runner.summary.mark("server ready" if embedded else "token read")
             if options["dry_run"]:
                 return self._dry_run(runner, options)
             try:
@@ -271,6 +290,8 @@ class Command(BaseCommand):
             raise CommandError("--timeout must be positive")
         if options["recycle_after"] < 0:
             raise CommandError("--recycle-after must be 0 or more")
+        if options["recycle_browser_after"] < 0:
+            raise CommandError("--recycle-browser-after must be 0 or more")
 
     def _remote_token(self, options):
         """--token-file, then $ICOSA_JWT_TOKEN, then one minted locally for --user."""
@@ -334,6 +355,7 @@ class Command(BaseCommand):
             limit=options["limit"],
             batch_size=options["batch_size"],
             workers=options["workers"],
+            browsers=options["browsers"],
             filters=filters.model_dump(exclude_defaults=True),
             timeout=options["timeout"],
             width=width,
@@ -345,6 +367,7 @@ class Command(BaseCommand):
             watch=options["watch"],
             poll_seconds=options["poll_seconds"],
             recycle_after=options["recycle_after"],
+            recycle_browser_after=options["recycle_browser_after"],
             token_factory=token_factory,
         )
 
