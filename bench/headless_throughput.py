@@ -88,6 +88,12 @@ def parse_args():
         help="Start-up runs of the command after one warm-up; 0 for none (default: %(default)s).",
     )
     parser.add_argument("--only-startup", action="store_true", help="Measure the start-up only.")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Rounds of the runs, interleaved (1 worker, 2 workers…, again); speed-ups compare medians.",
+    )
     parser.add_argument("--gpu", action="store_true", help="GPU flags instead of SwiftShader.")
     parser.add_argument(
         "--chromium",
@@ -380,22 +386,20 @@ def main():
                 floor["set"] = set_name
                 rows.append(floor)
                 print(f"   floor: {floor['steady_ms_per_model']} ms/model warm", flush=True)
-            for count in workers:
-                for mode in modes if count > 1 else modes[:1]:
-                    busy = common.cpu_busy(0.5)
-                    label = f"run, {count} worker{'s' if count > 1 else ''}" + (
-                        f", {mode} browsers" if count > 1 else ""
-                    )
-                    row = measure_run(run_options(server.url, token, ids, args, workers=count, browsers=mode), label)
-                    row.update({"set": set_name, "workers": count, "browsers": mode, "cpu_busy_before": busy})
-                    if floor:
-                        add_ratios(row, floor)
-                    rows.append(row)
-                    print(
-                        f"   {row['label']}: {row['models_per_minute']} models/min, {row['steady_ms_per_model']} "
-                        f"ms/model warm (CPU {busy:.0%} busy before)",
-                        flush=True,
-                    )
+            configs = [(count, mode) for count in workers for mode in (modes if count > 1 else modes[:1])]
+            for rnd, (count, mode) in ((r, c) for r in range(1, args.rounds + 1) for c in configs):
+                busy = common.cpu_busy(0.5)
+                label = f"run, {count} worker{'s' if count > 1 else ''}" + (f", {mode} browsers" if count > 1 else "")
+                row = measure_run(run_options(server.url, token, ids, args, workers=count, browsers=mode), label)
+                row.update({"set": set_name, "workers": count, "browsers": mode, "round": rnd, "cpu_busy_before": busy})
+                if floor:
+                    add_ratios(row, floor)
+                rows.append(row)
+                print(
+                    f"   {row['label']}: {row['models_per_minute']} models/min, {row['steady_ms_per_model']} "
+                    f"ms/model warm (CPU {busy:.0%} busy before)",
+                    flush=True,
+                )
             if not args.no_wait_run:
                 row = measure_run(
                     run_options(server.url, token, ids, args, workers=1, fixed_wait_ms=500),
@@ -440,10 +444,10 @@ def main():
             )
     scaling = speedups(rows)
     for entry in scaling:
-        verdict = "met" if entry["set"] == REAL_SET and entry["speedup"] >= TARGET_SCALING else ""
+        verdict = "met" if entry["set"] == REAL_SET and (entry["speedup"] or 0) >= TARGET_SCALING else ""
         print(
             f"{entry['set']}: {entry['workers']} workers, {entry['browsers']} browsers: x{entry['speedup']} "
-            f"one worker's models/min (x{entry['warm_speedup']} warm)"
+            f"one worker's models/min (x{entry['warm_speedup']} warm; medians of {entry['rounds']} rounds)"
             + (
                 f" — target x{TARGET_SCALING} on the real models {verdict or 'NOT met'}"
                 if entry["set"] == REAL_SET
@@ -481,25 +485,34 @@ def main():
 
 
 def speedups(rows):
-    """Each multi-worker run's models per minute over the same set's 1-worker run."""
-    single = {row["set"]: row for row in rows if row.get("workers") == 1}
-    out = []
+    """Multi-worker runs' models per minute over the same set's 1-worker runs (medians over
+    the rounds, which interleave, so a burst of load from elsewhere hits both sides)."""
+
+    def median_of(group, key):
+        values = [row[key] for row in group if row.get(key)]
+        return statistics.median(values) if values else None
+
+    groups = {}
     for row in rows:
-        base = single.get(row.get("set"))
-        if not base or row.get("workers", 1) == 1 or not base["models_per_minute"]:
+        if "workers" in row:
+            groups.setdefault((row["set"], row["workers"], row["browsers"]), []).append(row)
+    out = []
+    for (set_name, count, mode), group in groups.items():
+        base = next((g for (s, c, _), g in groups.items() if s == set_name and c == 1), None)
+        if count == 1 or not base:
             continue
-        warm = (
-            round(base["steady_ms_per_model"] / row["steady_ms_per_model"], 2)
-            if base.get("steady_ms_per_model") and row.get("steady_ms_per_model")
-            else None
-        )
+        rate, base_rate = median_of(group, "models_per_minute"), median_of(base, "models_per_minute")
+        warm, base_warm = median_of(group, "steady_ms_per_model"), median_of(base, "steady_ms_per_model")
         out.append(
             {
-                "set": row["set"],
-                "workers": row["workers"],
-                "browsers": row["browsers"],
-                "speedup": round(row["models_per_minute"] / base["models_per_minute"], 2),
-                "warm_speedup": warm,
+                "set": set_name,
+                "workers": count,
+                "browsers": mode,
+                "rounds": len(group),
+                "models_per_minute": rate,
+                "one_worker_models_per_minute": base_rate,
+                "speedup": round(rate / base_rate, 2) if rate and base_rate else None,
+                "warm_speedup": round(base_warm / warm, 2) if warm and base_warm else None,
             }
         )
     return out
