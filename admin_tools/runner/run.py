@@ -94,7 +94,8 @@ class Runner:
         self.sessions = []
         self.pages = []
         self._apis = {}  # worker index -> its API client (its own runner id)
-        self._launches = []  # one task per session: its first launch
+        self._launches = []  # one task per session, in order: its first launch
+        self._opening = {}  # worker index -> the task opening its first page (all but the first)
         self._first_claims = {}  # worker index -> the task claiming its first batch
         self._browser_models = {}  # worker index -> models of its earlier pages in its browser
         self._claimed = 0
@@ -155,9 +156,12 @@ class Runner:
     async def _prepare(self):
         """Check the token, count the work, start Chromium and the pages.
 
-        Chromium is launched while the API answers, and each worker's first claim is made
-        while its page opens: the start-up costs the slowest of these, not their sum. Returns
-        False when there is nothing to do (the browsers launched meanwhile are stopped).
+        The first browser is launched while the API answers, and each worker's first claim is
+        made while its page opens: the start-up costs the slowest of these, not their sum. The
+        other workers' browsers and pages start once the first page is ready (:meth:`_work`):
+        started together, they would take the CPU from the first page's start-up, and on two
+        cores delay the first thumbnail by as long as they take. Returns False when there is
+        nothing to do (a browser launched meanwhile is stopped).
         """
         options = self.options
         self.driver = self.driver_class()
@@ -165,7 +169,7 @@ class Runner:
             self.session_class(executable_path=options.chromium, gpu=options.gpu, driver=self.driver)
             for _ in range(options.browser_count)
         ]
-        self._launches = [asyncio.create_task(self._launch(session)) for session in self.sessions]
+        self._launches = [asyncio.create_task(self._launch(self.sessions[0]))]
         try:
             listing = await asyncio.to_thread(self.api.missing, limit=1, **options.filters)
         except AuthError as error:
@@ -199,14 +203,12 @@ class Runner:
         self._first_claims = {
             page.index: asyncio.create_task(self._claim(page), name=f"claim-{page.index}") for page in self.pages
         }
-        infos = await asyncio.gather(*(self._open_first(page) for page in self.pages), return_exceptions=True)
-        for info in infos:
-            if isinstance(info, BaseException):
-                raise info
-        self.summary.mark("pages ready")
-        self.summary.renderer = infos[0].get("rendererString", "")
-        self.summary.max_texture_size = infos[0].get("maxTextureSize", 0) or 0
+        info = await self._open_first(self.pages[0])
+        self.summary.renderer = info.get("rendererString", "")
+        self.summary.max_texture_size = info.get("maxTextureSize", 0) or 0
         self.listener.announce(f"WebGL renderer: {self.summary.renderer}")
+        self._launches += [asyncio.create_task(self._launch(session)) for session in self.sessions[1:]]
+        self._opening = {page.index: asyncio.create_task(self._open_first(page)) for page in self.pages[1:]}
         return True
 
     async def _launch(self, session):
@@ -228,7 +230,7 @@ class Runner:
 
     async def _work(self):
         self.summary.work_started = time.monotonic()
-        workers = [asyncio.create_task(self._drive(page), name=f"page-{page.index}") for page in self.pages]
+        workers = [asyncio.create_task(self._worker(page), name=f"page-{page.index}") for page in self.pages]
         beats = asyncio.create_task(self._heartbeats(), name="heartbeats")
         try:
             await asyncio.gather(*workers)
@@ -236,6 +238,13 @@ class Runner:
             for task in (*workers, beats):
                 task.cancel()
             await asyncio.gather(*workers, beats, return_exceptions=True)
+
+    async def _worker(self, page):
+        """One worker: its page once open (the first is open already), then its loop."""
+        opening = self._opening.get(page.index)
+        if opening is not None:
+            await opening
+        await self._drive(page)
 
     # -- the fleet ----------------------------------------------------------------------------
 
@@ -558,8 +567,9 @@ class Runner:
 
     async def _shutdown(self):
         """Abort work in flight, release every lease still held, close every Chromium."""
-        # A claim still under way must land before its worker releases everything it holds.
-        await asyncio.gather(*self._first_claims.values(), return_exceptions=True)
+        # A claim still under way must land before its worker releases everything it holds,
+        # and a page still opening before it is closed.
+        await asyncio.gather(*self._first_claims.values(), *self._opening.values(), return_exceptions=True)
         self._first_claims = {}
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
