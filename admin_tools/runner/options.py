@@ -14,7 +14,7 @@ BROWSER_MODES = (PER_WORKER, SHARED)
 #: A fresh page after this many models returns the renderer process's native creep.
 RECYCLE_AFTER = 250
 #: A fresh browser (per-worker browsers only) after this many models bounds the GPU process.
-RECYCLE_BROWSER_AFTER = 2000
+RECYCLE_BROWSER_AFTER = 1000
 
 
 @dataclass
