@@ -316,9 +316,9 @@ def test_workers_heartbeat_into_the_fleet_and_say_goodbye_at_the_end(staff_user)
 
 
 def test_each_worker_gets_its_own_browser_and_shutdown_stops_every_one(staff_user):
-    make_assets("a", "b", "c", "d")
+    make_assets(*"abcdef")
     runner, summary = run(staff_user, workers=3)
-    assert summary.done == 4
+    assert summary.done == 6
     assert len(FakeSession.all) == 3
     assert [page.session for page in runner.pages] == FakeSession.all
     assert len({id(session.driver) for session in FakeSession.all}) == 1  # one Playwright driver
@@ -386,10 +386,19 @@ def test_the_summary_records_when_each_start_up_phase_ended(staff_user):
     assert phases["first thumbnail stored"] >= max(phases["browser launched"], phases["first claim"])
 
 
-def test_the_other_browsers_start_once_the_first_page_is_ready(staff_user):
+def test_the_other_browsers_start_after_the_first_result(staff_user):
     """Started together on two cores they would delay the first page, so the first thumbnail."""
-    make_assets(*"abcd")
+    make_assets(*"abcdef")
     _, summary = run(staff_user, workers=3)
-    assert summary.done == 4
+    assert summary.done == 6
     assert FakeSession.events[:2] == [("launch", 0), ("open", 0)]
+    assert FakePage.log[0][0] == "fake/1"
     assert sorted(FakeSession.events[2:]) == [("launch", 1), ("launch", 2), ("open", 1), ("open", 2)]
+
+
+def test_a_worker_whose_first_claim_got_nothing_starts_no_browser(staff_user):
+    make_assets("a", "b")
+    _, summary = run(staff_user, workers=2, batch_size=2)
+    assert summary.done == 2
+    assert [s.launches for s in FakeSession.all] == [1, 0]
+    assert not ThumbnailClaim.objects.exists()

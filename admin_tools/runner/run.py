@@ -94,8 +94,9 @@ class Runner:
         self.sessions = []
         self.pages = []
         self._apis = {}  # worker index -> its API client (its own runner id)
-        self._launches = []  # one task per session, in order: its first launch
+        self._launches = {}  # session index -> the task of its first launch
         self._opening = {}  # worker index -> the task opening its first page (all but the first)
+        self._first_result = asyncio.Event()  # the other workers start after it (see _prepare)
         self._first_claims = {}  # worker index -> the task claiming its first batch
         self._browser_models = {}  # worker index -> models of its earlier pages in its browser
         self._claimed = 0
@@ -158,10 +159,11 @@ class Runner:
 
         The first browser is launched while the API answers, and each worker's first claim is
         made while its page opens: the start-up costs the slowest of these, not their sum. The
-        other workers' browsers and pages start once the first page is ready (:meth:`_work`):
-        started together, they would take the CPU from the first page's start-up, and on two
-        cores delay the first thumbnail by as long as they take. Returns False when there is
-        nothing to do (a browser launched meanwhile is stopped).
+        other workers' browsers and pages start once the first worker has a result
+        (:meth:`_start_other`): started together, they would take the CPU from the first
+        page's start-up and first shader compiles, and on two cores delay the first thumbnail
+        by as long as they take. Returns False when there is nothing to do (a browser
+        launched meanwhile is stopped).
         """
         options = self.options
         self.driver = self.driver_class()
@@ -169,7 +171,7 @@ class Runner:
             self.session_class(executable_path=options.chromium, gpu=options.gpu, driver=self.driver)
             for _ in range(options.browser_count)
         ]
-        self._launches = [asyncio.create_task(self._launch(self.sessions[0]))]
+        self._launches = {0: asyncio.create_task(self._launch(self.sessions[0]))}
         try:
             listing = await asyncio.to_thread(self.api.missing, limit=1, **options.filters)
         except AuthError as error:
@@ -207,8 +209,7 @@ class Runner:
         self.summary.renderer = info.get("rendererString", "")
         self.summary.max_texture_size = info.get("maxTextureSize", 0) or 0
         self.listener.announce(f"WebGL renderer: {self.summary.renderer}")
-        self._launches += [asyncio.create_task(self._launch(session)) for session in self.sessions[1:]]
-        self._opening = {page.index: asyncio.create_task(self._open_first(page)) for page in self.pages[1:]}
+        self._opening = {page.index: asyncio.create_task(self._start_other(page)) for page in self.pages[1:]}
         return True
 
     async def _launch(self, session):
@@ -220,7 +221,10 @@ class Runner:
     async def _open_first(self, page):
         """The page's browser (launched since the run began), then the page itself."""
         try:
-            await self._launches[self.sessions.index(page.session)]
+            index = self.sessions.index(page.session)
+            if index not in self._launches:
+                self._launches[index] = asyncio.create_task(self._launch(page.session))
+            await self._launches[index]
             info = await page.open()
         except (BrowserUnavailable, PageSetupError) as error:
             raise RunnerUnavailable(str(error)) from None
@@ -239,12 +243,27 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*workers, beats, return_exceptions=True)
 
+    async def _start_other(self, page):
+        """Open a worker's page (and launch its browser) after the first worker's first
+        result; False when its first claim got no work, so it needs no browser at all."""
+        await self._first_result.wait()
+        batch = await self._first_claims[page.index]
+        if self._stopping or batch is None or (not batch and not self.options.watch):
+            return False
+        await self._open_first(page)
+        return True
+
     async def _worker(self, page):
         """One worker: its page once open (the first is open already), then its loop."""
         opening = self._opening.get(page.index)
-        if opening is not None:
-            await opening
-        await self._drive(page)
+        try:
+            if opening is not None and not await opening:
+                self._first_claims.pop(page.index, None)
+                return
+            await self._drive(page)
+        finally:
+            if page.index == 0:
+                self._first_result.set()  # the first worker is done: never keep the others waiting
 
     # -- the fleet ----------------------------------------------------------------------------
 
@@ -463,6 +482,7 @@ class Runner:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         self.summary.add(result)
+        self._first_result.set()
         self.listener.result(result)
 
     def _token_due(self):
@@ -568,7 +588,8 @@ class Runner:
     async def _shutdown(self):
         """Abort work in flight, release every lease still held, close every Chromium."""
         # A claim still under way must land before its worker releases everything it holds,
-        # and a page still opening before it is closed.
+        # and a page still opening before it is closed (one still waiting gives up).
+        self._first_result.set()
         await asyncio.gather(*self._first_claims.values(), *self._opening.values(), return_exceptions=True)
         self._first_claims = {}
         if self._background:
@@ -582,7 +603,7 @@ class Runner:
             memory = await asyncio.gather(*(page.memory() for page in self.pages))
             self.summary.page_memory = [m for m in memory if m]
             await asyncio.gather(*(page.close() for page in self.pages), return_exceptions=True)
-        await asyncio.gather(*self._launches, return_exceptions=True)
+        await asyncio.gather(*self._launches.values(), return_exceptions=True)
         await asyncio.gather(*(session.stop() for session in self.sessions), return_exceptions=True)
         if self.driver is not None:
             await self.driver.stop()
