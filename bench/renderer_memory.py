@@ -16,7 +16,15 @@ whether the growth belongs to the page.
     .venv/bin/python bench/renderer_memory.py             # 500 models
     .venv/bin/python bench/renderer_memory.py --quick     # 60 models, smoke run
 
-Results: a table on stdout and bench/results/renderer_memory.json.
+``--runner`` measures the real run loop instead (``render_thumbnails``' Runner: claim, render,
+upload) over ``--models`` generated models, each its own asset, with ``--workers`` (each its
+own Chromium unless ``--browsers shared``) and the runner's own recycling
+(``--recycle-after``, ``--recycle-browser-after``): RSS by process type, summed over every
+Chromium and the largest single process, every ``--sample-every`` results.
+
+    .venv/bin/python bench/renderer_memory.py --runner --workers 2 --models 1200
+
+Results: a table on stdout and bench/results/renderer_memory[.runner].json.
 """
 
 import argparse
@@ -31,8 +39,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
+sys.path.insert(0, str(common.ROOT))
+from admin_tools.runner.options import RECYCLE_AFTER, RECYCLE_BROWSER_AFTER  # noqa: E402
+
 NAME = "renderer_memory"
-DB_NAME = "icosa_bench_memory"
+DB_NAME = f"icosa_bench_memory_{os.getpid()}"  # several benches may run on one machine
 TARGET_GROWTH = 0.10
 
 
@@ -56,8 +67,10 @@ def descendants(pid):
     return found
 
 
-def chromium_rss_mb():
-    """RSS in MB of this script's Chromium processes, by process type (browser, gpu, renderer…)."""
+def chromium_rss_mb(largest=None):
+    """RSS in MB of this script's Chromium processes, by process type (browser, gpu, renderer…).
+
+    ``largest``, a dict, also gets the RSS of the largest single process of each type."""
     by_type = {}
     for pid in descendants(os.getpid()):
         try:
@@ -69,13 +82,17 @@ def chromium_rss_mb():
             kind = match.group(1).decode() if match else "browser"
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    by_type[kind] = by_type.get(kind, 0) + int(line.split()[1]) / 1024
+                    mb = int(line.split()[1]) / 1024
+                    by_type[kind] = by_type.get(kind, 0) + mb
+                    if largest is not None:
+                        largest[kind] = round(max(largest.get(kind, 0), mb), 1)
         except OSError:
             continue
     return {kind: round(mb, 1) for kind, mb in sorted(by_type.items())}
 
 
-def setup_database(media_root):
+def setup_database(media_root, generated=None):
+    """The distinct mixed models; or, with ``generated``, that many generated models."""
     common.reset_database("sqlite", DB_NAME)
     common.configure("sqlite", DB_NAME, media_root=media_root, conn_max_age=0)
     common.migrate()
@@ -83,6 +100,9 @@ def setup_database(media_root):
     from icosa.importing import import_model
 
     user = common.staff_user()
+    if generated:
+        paths = write_demo_models(Path(media_root).parent / "models", count=generated)
+        return user, [import_model(path, owner=user, name=f"model {n}").pk for n, path in enumerate(paths)]
     paths = write_demo_models(Path(media_root).parent / "models")
     fixtures_ok = common.shared_fixtures("models", "ok")
     paths += sorted(p for p in fixtures_ok.iterdir() if p.is_file()) if fixtures_ok else []
@@ -151,6 +171,129 @@ async def measure(options, assets, total, checkpoints, recycle_every=0):
         await session.stop()
 
 
+class SamplingListener:
+    """Samples Chromium's memory every ``every`` results of a real run."""
+
+    def __init__(self, every, started):
+        self.every = every
+        self.started = started
+        self.count = 0
+        self.rows = []
+
+    def sample(self, label):
+        largest = {}
+        rss = chromium_rss_mb(largest)
+        self.rows.append(
+            {
+                "models": label,
+                "chromium_rss_mb": round(sum(rss.values()), 1),
+                "renderer_rss_mb": rss.get("renderer"),
+                "gpu_rss_mb": rss.get("gpu-process"),
+                "browser_rss_mb": rss.get("browser"),
+                "largest_renderer_mb": largest.get("renderer"),
+                "largest_gpu_mb": largest.get("gpu-process"),
+                "elapsed_s": round(time.perf_counter() - self.started, 1),
+            }
+        )
+        print(f"   {self.rows[-1]}", flush=True)
+
+    def announce(self, message):
+        if message.startswith("WebGL renderer"):
+            self.sample(0)
+
+    def total(self, count):
+        pass
+
+    def warning(self, message):
+        print(f"   warning: {message}", flush=True)
+
+    def result(self, result):
+        self.count += 1
+        if self.count == 1 or self.count % self.every == 0:
+            self.sample(self.count)
+
+
+def measure_runner(options, every):
+    from admin_tools.runner import Runner
+
+    listener = SamplingListener(every, time.perf_counter())
+    summary = Runner(options, listener=listener).run()
+    if summary.error:
+        raise SystemExit(f"The run could not work: {summary.error}")
+    return summary, listener.rows
+
+
+def runner_main(args):
+    media_root = Path(tempfile.mkdtemp(prefix="bench-memory-")) / "media"
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    started = time.perf_counter()
+    user, ids = setup_database(media_root, generated=args.models)
+    print(f"== {len(ids)} generated models imported in {time.perf_counter() - started:.0f} s", flush=True)
+
+    from pages import bench_options
+
+    from admin_tools.runner import EmbeddedServer, find_chromium
+    from icosa.jwt_auth import mint_token
+
+    token = mint_token(user=user, minutes=240, purpose="bench")
+    load = os.getloadavg()
+    with EmbeddedServer() as server:
+        options = bench_options(
+            server.url,
+            token,
+            runner_name="bench-memory",
+            chromium=find_chromium(args.chromium),
+            gpu=args.gpu,
+            workers=args.workers,
+            browsers=args.browsers,
+            batch_size=10,
+        )
+        options.recycle_after = args.recycle_after
+        options.recycle_browser_after = args.recycle_browser_after
+        summary, rows = measure_runner(options, args.sample_every)
+    print()
+    print(
+        common.format_table(
+            rows,
+            [
+                ("models", "models"),
+                ("Chromium RSS MB", "chromium_rss_mb"),
+                ("renderer MB (all)", "renderer_rss_mb"),
+                ("GPU process MB (all)", "gpu_rss_mb"),
+                ("browser MB (all)", "browser_rss_mb"),
+                ("largest renderer MB", "largest_renderer_mb"),
+                ("largest GPU process MB", "largest_gpu_mb"),
+                ("elapsed s", "elapsed_s"),
+            ],
+        )
+    )
+    result = {
+        "renderer": summary.renderer,
+        "workers": args.workers,
+        "browsers": args.browsers,
+        "recycle_after": args.recycle_after,
+        "recycle_browser_after": args.recycle_browser_after,
+        "done": summary.done,
+        "failed": summary.failed,
+        "models_per_minute": round(summary.models_per_minute, 1),
+        "page_recycles": summary.page_recycles,
+        "browser_recycles": summary.browser_recycles,
+        "page_restarts": summary.page_restarts,
+        "load_average_at_start": load,
+        "machine": common.machine_info(),
+        "samples": rows,
+    }
+    print(
+        f"\n{summary.done} done, {summary.failed} failed, {summary.models_per_minute:.0f} models/min; "
+        f"{summary.page_recycles} page recycles, {summary.browser_recycles} browser recycles"
+    )
+    print(f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
+    print(f"Results: {common.write_json(NAME + '.runner', result)}")
+    if args.label:
+        common.write_json(f"{NAME}.runner.{args.label}", result)
+    common.drop_database("sqlite", DB_NAME)
+
+
 def growth(rows, key, start=50, last=None):
     """Relative change from the ``start`` sample to ``last`` (default: the last one-page sample)."""
     base = next((r[key] for r in rows if r["models"] == start), None)
@@ -176,7 +319,24 @@ def main():
         help="Open a fresh page every N models, as the runner's --recycle-after does (default: never).",
     )
     parser.add_argument("--label", default="", help="Also write bench/results/renderer_memory.LABEL.json.")
+    parser.add_argument("--runner", action="store_true", help="Measure the real run loop (see above).")
+    parser.add_argument("--workers", type=int, default=2, help="With --runner (default: %(default)s).")
+    parser.add_argument("--browsers", default="per-worker", help="With --runner (default: %(default)s).")
+    parser.add_argument(
+        "--recycle-after", type=int, default=RECYCLE_AFTER, help="With --runner (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--recycle-browser-after",
+        type=int,
+        default=RECYCLE_BROWSER_AFTER,
+        help="With --runner (default: %(default)s).",
+    )
+    parser.add_argument("--sample-every", type=int, default=100, help="With --runner (default: %(default)s).")
     args = parser.parse_args()
+    if args.runner:
+        if args.quick:
+            args.models, args.sample_every = 60, 20
+        return runner_main(args)
     total = 60 if args.quick else args.models
     checkpoints = {1, 50, total} | set(range(100, total + 1, 50))
 

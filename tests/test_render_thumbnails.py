@@ -334,6 +334,52 @@ def test_crashed_page_is_restarted_and_the_run_goes_on(live_server, staff_user, 
     assert not ThumbnailClaim.objects.exists()
 
 
+def chromium_browsers(pid):
+    """The main Chromium processes below ``pid`` (not their GPU, renderer or zygote children)."""
+    return {
+        child
+        for child in descendants(pid)
+        if "chrom" in cmdline(child).split(" ", 1)[0] and "--type=" not in cmdline(child)
+    }
+
+
+def test_each_worker_has_its_own_chromium_and_a_killed_one_is_relaunched_alone(live_server, staff_user, tmp_path):
+    """--workers 2: two browsers; killing one relaunches that one, the other renders on."""
+    assets = [import_fixture(path) for path in write_demo_models(tmp_path / "models", count=16)]
+    token = staff_user.generate_jwt_token()
+    runner = start_runner(live_server.url, token, "--runner-id", "two", "--workers", "2", "--batch-size", "1")
+    try:
+        wait_for(
+            lambda: (
+                (ThumbnailVersion.objects.exists() and len(chromium_browsers(runner.pid)) == 2)
+                or runner.poll() is not None
+            ),
+            what="two browsers and the first thumbnail",
+        )
+        first, survivor = sorted(chromium_browsers(runner.pid))
+        os.kill(first, signal.SIGKILL)
+        wait_for(
+            lambda: len(chromium_browsers(runner.pid) - {first}) == 2 or runner.poll() is not None,
+            what="the killed browser to be launched again",
+        )
+        assert survivor in chromium_browsers(runner.pid), "the other worker's browser was restarted"
+        out, _ = runner.communicate(timeout=RUNNER_TIMEOUT)
+    finally:
+        if runner.poll() is None:
+            kill_tree(runner)
+
+    assert runner.returncode in (0, 1), out
+    assert "went away; started it again" in out
+    crashed = ThumbnailFailure.objects.filter(reason="browser_crash").count()
+    assert crashed <= 1
+    # At most the asset rendering and the one uploading in the killed browser are lost.
+    assert ThumbnailVersion.objects.count() >= len(assets) - 2
+    assert set(ThumbnailVersion.objects.values_list("runner_id", flat=True)) == {"two/1", "two/2"}
+    for asset in assets:
+        assert ThumbnailVersion.objects.filter(asset=asset).count() <= 1
+    assert not ThumbnailClaim.objects.exists()
+
+
 def test_bad_token_exits_2(live_server):
     code, out, err = render("--server", live_server.url, "--token-file", token_file("not-a-jwt"))
 

@@ -49,17 +49,35 @@ class DjangoClientApi(ThumbnailApi):
 
 
 class FakeSession:
-    def __init__(self, **kwargs):
-        self.browser = object()
+    """A browser: ``connected`` until a page of it crashes it; counts launches and stops."""
+
+    all = []
+    events = []
+
+    def __init__(self, *, executable_path, gpu=False, driver=None):
+        self.driver = driver
+        self.connected = False
+        self.launches = 0
+        self.stops = 0
+        FakeSession.all.append(self)
 
     async def start(self):
-        return self.browser
+        self.connected = True
+        self.launches += 1
+        FakeSession.events.append(("launch", FakeSession.all.index(self)))
 
     async def ensure(self):
-        return False
+        if self.connected:
+            return False
+        await self.start()
+        return True
+
+    async def restart(self):
+        await self.start()
 
     async def stop(self):
-        pass
+        self.connected = False
+        self.stops += 1
 
 
 class FakePage:
@@ -69,6 +87,7 @@ class FakePage:
     log = []
 
     def __init__(self, session, *, index, page_url, module_url, config):
+        self.session = session
         self.index = index
         self.config = dict(config)
         self.models = 0
@@ -81,6 +100,8 @@ class FakePage:
         return DjangoClientApi(self.config["apiBase"], self.config["token"], runner_id=self.config["runnerId"])
 
     async def open(self):
+        assert self.session.connected, "a page opens in a running browser"
+        FakeSession.events.append(("open", self.index))
         self.alive = True
         self.opens += 1
         self.models = 0
@@ -93,6 +114,10 @@ class FakePage:
         if outcome == "crash":
             self.alive = False
             raise PageCrashed("The page crashed: Target crashed")
+        if outcome == "browser dies":
+            self.alive = False
+            self.session.connected = False
+            raise PageCrashed("The page crashed: Target closed")
         if outcome == "fatal":
             return {
                 "uploading": False,
@@ -148,6 +173,8 @@ def inline_threads(monkeypatch):
 
     monkeypatch.setattr(asyncio, "to_thread", to_thread)
     FakePage.log = []
+    FakeSession.all = []
+    FakeSession.events = []
 
 
 def make_assets(*names):
@@ -286,3 +313,92 @@ def test_workers_heartbeat_into_the_fleet_and_say_goodbye_at_the_end(staff_user)
     assert {row["state"] for row in rows.values()} == {"gone"}  # the stopping beat
     assert {row["user"] for row in rows.values()} == {staff_user.username}
     assert all(r.host and r.version for r in ThumbnailRunner.objects.all())
+
+
+def test_each_worker_gets_its_own_browser_and_shutdown_stops_every_one(staff_user):
+    make_assets(*"abcdef")
+    runner, summary = run(staff_user, workers=3)
+    assert summary.done == 6
+    assert len(FakeSession.all) == 3
+    assert [page.session for page in runner.pages] == FakeSession.all
+    assert len({id(session.driver) for session in FakeSession.all}) == 1  # one Playwright driver
+    assert [(s.launches, s.stops) for s in FakeSession.all] == [(1, 1)] * 3
+
+
+def test_shared_browsers_put_every_page_in_one_browser(staff_user):
+    make_assets("a", "b", "c")
+    runner, summary = run(staff_user, workers=2, browsers="shared")
+    assert summary.done == 3
+    assert len(FakeSession.all) == 1
+    assert {id(page.session) for page in runner.pages} == {id(FakeSession.all[0])}
+
+
+def test_a_dead_browser_is_relaunched_without_touching_the_other_workers_browser(staff_user):
+    make_assets("a", "dies", "c", "d", "e", "f")
+    runner, summary = run(staff_user, {"dies": "browser dies"}, workers=2, batch_size=1)
+    assert (summary.done, summary.failed) == (5, 1)
+    assert summary.failure_reasons == {"browser_crash": 1}
+    died = next(runnerid for runnerid, name in FakePage.log if name == "dies")
+    launches = {page.config["runnerId"]: page.session.launches for page in runner.pages}
+    assert launches == {died: 2, **{other: 1 for other in launches if other != died}}
+    assert [s.stops for s in FakeSession.all] == [1, 1]
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_a_worker_gets_a_fresh_browser_after_recycle_browser_after_models(staff_user):
+    make_assets(*"abcdefg")
+    runner, summary = run(staff_user, recycle_after=2, recycle_browser_after=4)
+    assert summary.done == 7
+    assert summary.page_recycles == 3  # after models 2, 4 and 6
+    assert summary.browser_recycles == 1  # after model 4
+    assert FakeSession.all[0].launches == 2
+
+
+def test_a_shared_browser_is_never_recycled_under_the_other_pages(staff_user):
+    make_assets(*"abcdef")
+    _, summary = run(staff_user, workers=2, browsers="shared", recycle_after=1, recycle_browser_after=1)
+    assert summary.done == 6
+    assert summary.browser_recycles == 0
+    assert FakeSession.all[0].launches == 1
+
+
+def test_nothing_to_do_stops_the_browsers_launched_meanwhile(staff_user):
+    runner, summary = run(staff_user, workers=2)
+    assert summary.processed == 0 and not summary.error
+    assert all(s.stops == 1 for s in FakeSession.all)
+    assert not runner.pages
+
+
+def test_workers_claiming_at_once_stay_within_the_limit(staff_user):
+    make_assets(*"abcdef")
+    _, summary = run(staff_user, workers=3, limit=4, batch_size=2)
+    assert summary.done == 4
+    assert ThumbnailRunAsset.objects.count() == 4
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_the_summary_records_when_each_start_up_phase_ended(staff_user):
+    make_assets("a")
+    _, summary = run(staff_user, workers=2)
+    phases = summary.startup
+    for phase in ("browser launched", "token checked", "first claim", "first thumbnail stored"):
+        assert phase in phases, phase
+    assert phases["first thumbnail stored"] >= max(phases["browser launched"], phases["first claim"])
+
+
+def test_the_other_browsers_start_after_the_first_result(staff_user):
+    """Started together on two cores they would delay the first page, so the first thumbnail."""
+    make_assets(*"abcdef")
+    _, summary = run(staff_user, workers=3)
+    assert summary.done == 6
+    assert FakeSession.events[:2] == [("launch", 0), ("open", 0)]
+    assert FakePage.log[0][0] == "fake/1"
+    assert sorted(FakeSession.events[2:]) == [("launch", 1), ("launch", 2), ("open", 1), ("open", 2)]
+
+
+def test_a_worker_whose_first_claim_got_nothing_starts_no_browser(staff_user):
+    make_assets("a", "b")
+    _, summary = run(staff_user, workers=2, batch_size=2)
+    assert summary.done == 2
+    assert [s.launches for s in FakeSession.all] == [1, 0]
+    assert not ThumbnailClaim.objects.exists()

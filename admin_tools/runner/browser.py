@@ -1,4 +1,9 @@
-"""Chromium under Playwright: one browser, one page per worker, each in its own context.
+"""Chromium under Playwright: one page per worker, each in its own context.
+
+By default each worker has its own Chromium (a :class:`BrowserSession`): on SwiftShader all
+the pages of one browser render in its one GPU process, so pages of one browser do not render
+in parallel, and browsers do. All sessions share one Playwright driver
+(:class:`PlaywrightDriver`).
 
 Every page loads the headless page of the gallery and drives ``headless.js`` through
 ``page.evaluate``; nothing is rendered in Python. A page that crashes, hangs or has rendered
@@ -11,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import time
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
@@ -107,13 +113,42 @@ def launch_args(*, gpu=False):
     return list(COMMON_FLAGS + (GPU_FLAGS if gpu else CPU_FLAGS))
 
 
-class BrowserSession:
-    """Playwright plus one Chromium; ``ensure()`` relaunches a browser that went away."""
+class PlaywrightDriver:
+    """The Playwright driver (a Node process), started once and shared by every browser."""
 
-    def __init__(self, *, executable_path, gpu=False):
+    def __init__(self):
+        self.playwright = None
+        self.started_at = None  # time.monotonic() once it answered
+        self._lock = asyncio.Lock()
+
+    async def get(self):
+        async with self._lock:
+            if self.playwright is None:
+                try:
+                    self.playwright = await async_playwright().start()
+                except (PlaywrightError, OSError) as error:
+                    raise BrowserUnavailable(f"Playwright did not start: {first_line(error)}") from None
+                self.started_at = time.monotonic()
+            return self.playwright
+
+    async def stop(self):
+        if self.playwright is not None:
+            await _quietly(self.playwright.stop(), timeout=15)
+            self.playwright = None
+
+
+class BrowserSession:
+    """One Chromium; ``ensure()`` relaunches it when it went away, ``restart()`` on request.
+
+    ``driver`` is the shared :class:`PlaywrightDriver`; without one the session starts and
+    stops its own.
+    """
+
+    def __init__(self, *, executable_path, gpu=False, driver=None):
         self.executable_path = executable_path
         self.gpu = gpu
-        self.playwright = None
+        self.driver = driver or PlaywrightDriver()
+        self._owns_driver = driver is None
         self.browser = None
         self.launches = 0
         self._lock = asyncio.Lock()
@@ -123,10 +158,9 @@ class BrowserSession:
         return self.browser is not None and self.browser.is_connected()
 
     async def start(self):
-        if self.playwright is None:
-            self.playwright = await async_playwright().start()
+        playwright = await self.driver.get()
         try:
-            self.browser = await self.playwright.chromium.launch(
+            self.browser = await playwright.chromium.launch(
                 executable_path=self.executable_path,
                 args=launch_args(gpu=self.gpu),
                 headless=True,
@@ -151,13 +185,20 @@ class BrowserSession:
             await self.start()
             return True
 
+    async def restart(self):
+        """A fresh Chromium (and so a fresh GPU process) in place of this one."""
+        async with self._lock:
+            if self.browser is not None:
+                await _quietly(self.browser.close(), timeout=15)
+                self.browser = None
+            await self.start()
+
     async def stop(self):
         if self.browser is not None:
             await _quietly(self.browser.close(), timeout=15)
             self.browser = None
-        if self.playwright is not None:
-            await _quietly(self.playwright.stop(), timeout=15)
-            self.playwright = None
+        if self._owns_driver:
+            await self.driver.stop()
 
 
 class PageWorker:
@@ -177,6 +218,7 @@ class PageWorker:
         self.models = 0
         self.crashed = False
         self.console_errors = []
+        self.opened = {}  # open() phase -> time.monotonic() it ended, for start-up figures
 
     @property
     def alive(self):
@@ -198,10 +240,12 @@ class PageWorker:
                 viewport=self.viewport, device_scale_factor=1, service_workers="block"
             )
             self.page = await self.context.new_page()
+            self.opened = {"opened": time.monotonic()}
             self.page.on("crash", self._on_crash)
             self.page.on("console", self._on_console)
             self.page.on("pageerror", self._on_page_error)
             response = await self.page.goto(self.page_url, wait_until="load", timeout=60_000)
+            self.opened["loaded"] = time.monotonic()
         except PlaywrightError as error:
             raise PageSetupError(f"Cannot open {self.page_url}: {first_line(error)}") from None
         if response is not None and not response.ok:
@@ -218,6 +262,7 @@ class PageWorker:
             raise PageSetupError(f"headless.js setup() failed: {detail}") from None
         if not self.info or not self.info.get("rendererString"):
             raise PageSetupError("No WebGL context: setup() reported no renderer string")
+        self.opened["set up"] = time.monotonic()
         return self.info
 
     async def start(self, asset, *, options=None, timeout=None):

@@ -89,6 +89,10 @@ def write_summary(stdout, style, summary, *, verbosity=1):
             f"{summary.models_per_minute:.1f} models/minute over {summary.work_seconds:.1f} s"
             + (f"; first result after {summary.first_result_seconds:.1f} s" if summary.first_result_seconds else "")
         )
+    if verbosity >= 2 and summary.startup:
+        ordered = sorted(summary.startup.items(), key=lambda item: item[1])
+        phases = ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in ordered)
+        stdout.write(f"Start-up (from the command's start): {phases}")
     if summary.failure_reasons:
         reasons = ", ".join(f"{reason} {count}" for reason, count in summary.failure_reasons.items())
         stdout.write(f"Failures by reason: {reasons}")

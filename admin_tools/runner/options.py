@@ -6,6 +6,16 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+#: How workers get their browsers: each its own Chromium (so each its own GPU process, where
+#: SwiftShader renders), or all pages in one Chromium.
+PER_WORKER = "per-worker"
+SHARED = "shared"
+BROWSER_MODES = (PER_WORKER, SHARED)
+#: A fresh page after this many models returns the renderer process's native creep.
+RECYCLE_AFTER = 250
+#: A fresh browser (per-worker browsers only) after this many models bounds the GPU process.
+RECYCLE_BROWSER_AFTER = 1000
+
 
 @dataclass
 class RunOptions:
@@ -14,6 +24,9 @@ class RunOptions:
     ``runner_name`` names the run in leases and versions (``--runner-id``). Each run gets a
     fresh ``run_id`` under it (the server's memory of what this run already had), and each
     worker page its own runner id: the name itself for one worker, ``<name>/<n>`` for more.
+
+    ``browsers`` is one of :data:`BROWSER_MODES`. ``recycle_after`` models give a worker a
+    fresh page, ``recycle_browser_after`` a fresh browser (per-worker browsers; 0: never).
 
     Render size, quality and background left at None take the gallery's own defaults, which
     the headless page embeds (admin_tools/pageconfig.py): they are stated once, in settings.
@@ -29,6 +42,7 @@ class RunOptions:
     limit: int | None = None
     batch_size: int = 10
     workers: int = 1
+    browsers: str = PER_WORKER
     filters: dict = field(default_factory=dict)
     timeout: float | None = None  # THUMBNAIL_RENDER_TIMEOUT_SECONDS when unset
     width: int | None = None
@@ -40,15 +54,23 @@ class RunOptions:
     chromium: str = ""
     watch: bool = False
     poll_seconds: float = 15.0
-    recycle_after: int = 250
+    recycle_after: int = RECYCLE_AFTER
+    recycle_browser_after: int = RECYCLE_BROWSER_AFTER
     token_factory: Callable[[], str] | None = None
     token_refresh_seconds: float = 6 * 3600
 
     def __post_init__(self):
+        if self.browsers not in BROWSER_MODES:
+            raise ValueError(f"browsers must be one of {', '.join(BROWSER_MODES)}, not {self.browsers!r}")
         if self.timeout is None:
             self.timeout = float(settings.THUMBNAIL_RENDER_TIMEOUT_SECONDS)
         if not self.run_id:
             self.run_id = f"{self.runner_name[:110]}.{secrets.token_hex(4)}"
+
+    @property
+    def browser_count(self) -> int:
+        """How many Chromium processes the run starts."""
+        return self.workers if self.browsers == PER_WORKER else 1
 
     def runner_id(self, index: int) -> str:
         """The runner id of worker ``index`` (0-based)."""
@@ -76,4 +98,4 @@ class RunOptions:
         return config
 
 
-__all__ = ["RunOptions"]
+__all__ = ["BROWSER_MODES", "PER_WORKER", "RECYCLE_AFTER", "RECYCLE_BROWSER_AFTER", "SHARED", "RunOptions"]

@@ -32,9 +32,10 @@ from .browser import (
     PageHung,
     PageSetupError,
     PageWorker,
+    PlaywrightDriver,
 )
 from .client import ApiError, AuthError, ThumbnailApi
-from .options import RunOptions
+from .options import PER_WORKER, RunOptions
 from .summary import DONE, FAILED, SKIPPED, AssetResult, RunSummary
 from .urlpolicy import UrlPolicy
 
@@ -72,6 +73,7 @@ class Runner:
     """Each worker page: claim → startOne/finishOne → report; at the end, release all."""
 
     api_class = ThumbnailApi
+    driver_class = PlaywrightDriver
     session_class = BrowserSession
     worker_class = PageWorker
     #: Consecutive errors from the page itself (not from an asset) before the run gives up.
@@ -79,14 +81,24 @@ class Runner:
     #: Seconds of extra time, beyond --timeout, before a silent page counts as hung.
     hang_grace_seconds = 30.0
 
-    def __init__(self, options: RunOptions, *, listener=None):
+    def __init__(self, options: RunOptions, *, listener=None, started=None):
+        """``started``: the ``time.monotonic()`` the run's timings count from (the command's
+        start, so start-up figures include the embedded server); default now."""
         self.options = options
         self.listener = listener or RunListener()
         self.summary = RunSummary(runner_id=options.runner_name, server=options.server, workers=options.workers)
+        if started is not None:
+            self.summary.started = started
         self.api = self._client(options.runner_name)
-        self.session = None
+        self.driver = None
+        self.sessions = []
         self.pages = []
         self._apis = {}  # worker index -> its API client (its own runner id)
+        self._launches = {}  # session index -> the task of its first launch
+        self._opening = {}  # worker index -> the task opening its first page (all but the first)
+        self._first_result = asyncio.Event()  # the other workers start after it (see _prepare)
+        self._first_claims = {}  # worker index -> the task claiming its first batch
+        self._browser_models = {}  # worker index -> models of its earlier pages in its browser
         self._claimed = 0
         self._remaining = None
         self._stopping = False
@@ -145,15 +157,28 @@ class Runner:
     async def _prepare(self):
         """Check the token, count the work, start Chromium and the pages.
 
-        Returns False when there is nothing to do (no browser is started then).
+        The first browser is launched while the API answers, and each worker's first claim is
+        made while its page opens: the start-up costs the slowest of these, not their sum. The
+        other workers' browsers and pages start once the first worker has a result
+        (:meth:`_start_other`): started together, they would take the CPU from the first
+        page's start-up and first shader compiles, and on two cores delay the first thumbnail
+        by as long as they take. Returns False when there is nothing to do (a browser
+        launched meanwhile is stopped).
         """
         options = self.options
+        self.driver = self.driver_class()
+        self.sessions = [
+            self.session_class(executable_path=options.chromium, gpu=options.gpu, driver=self.driver)
+            for _ in range(options.browser_count)
+        ]
+        self._launches = {0: asyncio.create_task(self._launch(self.sessions[0]))}
         try:
             listing = await asyncio.to_thread(self.api.missing, limit=1, **options.filters)
         except AuthError as error:
             raise RunnerUnavailable(f"The API refused the token: {error}") from None
         except ApiError as error:
             raise RunnerUnavailable(f"The API at {options.api_base} did not answer: {error}") from None
+        self.summary.mark("token checked")
         total = listing["total_count"]
         if options.limit is not None:
             total = min(total, options.limit)
@@ -166,14 +191,9 @@ class Runner:
         if total == 0 and not options.watch:
             return False
 
-        try:
-            self.session = self.session_class(executable_path=options.chromium, gpu=options.gpu)
-            await self.session.start()
-        except BrowserUnavailable as error:
-            raise RunnerUnavailable(str(error)) from None
         self.pages = [
             self.worker_class(
-                self.session,
+                self.sessions[index if options.browsers == PER_WORKER else 0],
                 index=index,
                 page_url=options.page_url,
                 module_url=options.module_url,
@@ -182,18 +202,39 @@ class Runner:
             for index in range(options.workers)
         ]
         self._apis = {page.index: self._client(options.runner_id(page.index)) for page in self.pages}
-        try:
-            infos = await asyncio.gather(*(page.open() for page in self.pages))
-        except PageSetupError as error:
-            raise RunnerUnavailable(str(error)) from None
-        self.summary.renderer = infos[0].get("rendererString", "")
-        self.summary.max_texture_size = infos[0].get("maxTextureSize", 0) or 0
+        self._first_claims = {
+            page.index: asyncio.create_task(self._claim(page), name=f"claim-{page.index}") for page in self.pages
+        }
+        info = await self._open_first(self.pages[0])
+        self.summary.renderer = info.get("rendererString", "")
+        self.summary.max_texture_size = info.get("maxTextureSize", 0) or 0
         self.listener.announce(f"WebGL renderer: {self.summary.renderer}")
+        self._opening = {page.index: asyncio.create_task(self._start_other(page)) for page in self.pages[1:]}
         return True
+
+    async def _launch(self, session):
+        await session.start()
+        if getattr(self.driver, "started_at", None):
+            self.summary.mark("playwright started", at=self.driver.started_at)
+        self.summary.mark("browser launched")
+
+    async def _open_first(self, page):
+        """The page's browser (launched since the run began), then the page itself."""
+        try:
+            index = self.sessions.index(page.session)
+            if index not in self._launches:
+                self._launches[index] = asyncio.create_task(self._launch(page.session))
+            await self._launches[index]
+            info = await page.open()
+        except (BrowserUnavailable, PageSetupError) as error:
+            raise RunnerUnavailable(str(error)) from None
+        for phase, at in getattr(page, "opened", {}).items():
+            self.summary.mark(f"page {phase}", at=at)
+        return info
 
     async def _work(self):
         self.summary.work_started = time.monotonic()
-        workers = [asyncio.create_task(self._drive(page), name=f"page-{page.index}") for page in self.pages]
+        workers = [asyncio.create_task(self._worker(page), name=f"page-{page.index}") for page in self.pages]
         beats = asyncio.create_task(self._heartbeats(), name="heartbeats")
         try:
             await asyncio.gather(*workers)
@@ -201,6 +242,28 @@ class Runner:
             for task in (*workers, beats):
                 task.cancel()
             await asyncio.gather(*workers, beats, return_exceptions=True)
+
+    async def _start_other(self, page):
+        """Open a worker's page (and launch its browser) after the first worker's first
+        result; False when its first claim got no work, so it needs no browser at all."""
+        await self._first_result.wait()
+        batch = await self._first_claims[page.index]
+        if self._stopping or batch is None or (not batch and not self.options.watch):
+            return False
+        await self._open_first(page)
+        return True
+
+    async def _worker(self, page):
+        """One worker: its page once open (the first is open already), then its loop."""
+        opening = self._opening.get(page.index)
+        try:
+            if opening is not None and not await opening:
+                self._first_claims.pop(page.index, None)
+                return
+            await self._drive(page)
+        finally:
+            if page.index == 0:
+                self._first_result.set()  # the first worker is done: never keep the others waiting
 
     # -- the fleet ----------------------------------------------------------------------------
 
@@ -244,19 +307,24 @@ class Runner:
             count = min(count, options.limit - self._claimed)
             if count <= 0:
                 return None
+        # Counted before the answer, so workers claiming at once never pass --limit together.
+        self._claimed += count
         try:
             answer = await asyncio.to_thread(
                 self._apis[page.index].claim, count=count, run_id=options.run_id, **options.filters
             )
         except AuthError as error:
+            self._claimed -= count
             raise RunnerUnavailable(f"The API refused the token: {error}") from None
         except ApiError as error:
+            self._claimed -= count
             if options.watch:
                 self.listener.warning(f"Claim failed, trying again later: {error}")
                 return []
             raise RunnerUnavailable(f"Cannot claim work: {error}") from None
         assets = answer.get("assets", [])
-        self._claimed += len(assets)
+        self._claimed += len(assets) - count
+        self.summary.mark("first claim")
         self._remaining = answer.get("remaining")
         self._update_total()
         return assets
@@ -279,7 +347,8 @@ class Runner:
         try:
             while not self._stopping:
                 if not queue:
-                    batch = await self._claim(page)
+                    first = self._first_claims.pop(page.index, None)
+                    batch = await (first if first is not None else self._claim(page))
                     if batch is None:
                         break
                     if not batch:
@@ -304,7 +373,7 @@ class Runner:
                     self._record(page, asset, result)
                 else:
                     uploading = asyncio.create_task(self._finish(page, asset), name=f"upload-{asset['id']}")
-                if self.options.recycle_after and page.models >= self.options.recycle_after and not self._stopping:
+                if self._recycle_due(page) and not self._stopping:
                     uploading = await self._settle(uploading)
                     await self._reopen(page, recycle=True)
             await self._settle(uploading)
@@ -413,6 +482,7 @@ class Runner:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         self.summary.add(result)
+        self._first_result.set()
         self.listener.result(result)
 
     def _token_due(self):
@@ -440,13 +510,36 @@ class Runner:
                 api.token = token
         await self._reopen(page, recycle=True)
 
+    def _recycle_due(self, page):
+        every = self.options.recycle_after
+        return bool(every) and page.models >= every
+
+    def _browser_recycle_due(self, page):
+        """Time for a fresh browser: only a browser of its own (others' pages live in a shared
+        one), counted over the models of its pages since it was launched."""
+        every = self.options.recycle_browser_after
+        if not every or self.options.browsers != PER_WORKER:
+            return False
+        return self._browser_models.get(page.index, 0) + page.models >= every
+
     async def _reopen(self, page, *, recycle=False):
+        """A fresh page for ``page``; its browser is relaunched if it went away, or replaced
+        when its recycling is due. Only this worker's browser is touched."""
         attempts = 0
+        fresh_browser = recycle and self._browser_recycle_due(page)
+        self._browser_models[page.index] = self._browser_models.get(page.index, 0) + page.models
         while not self._stopping:
             attempts += 1
             try:
-                if await self.session.ensure():
-                    self.listener.warning("Chromium went away; started it again.")
+                if fresh_browser:
+                    await page.close()
+                    await page.session.restart()
+                    fresh_browser = False
+                    self._browser_models[page.index] = 0
+                    self.summary.browser_recycles += 1
+                elif await page.session.ensure():
+                    self._browser_models[page.index] = 0
+                    self.listener.warning(f"Chromium of page {page.index} went away; started it again.")
                 page.config = self.options.page_config(page.index)
                 await page.open()
                 break
@@ -493,7 +586,12 @@ class Runner:
     # -- stopping -----------------------------------------------------------------------------
 
     async def _shutdown(self):
-        """Abort work in flight, release every lease still held, close Chromium."""
+        """Abort work in flight, release every lease still held, close every Chromium."""
+        # A claim still under way must land before its worker releases everything it holds,
+        # and a page still opening before it is closed (one still waiting gives up).
+        self._first_result.set()
+        await asyncio.gather(*self._first_claims.values(), *self._opening.values(), return_exceptions=True)
+        self._first_claims = {}
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.pages:
@@ -505,8 +603,10 @@ class Runner:
             memory = await asyncio.gather(*(page.memory() for page in self.pages))
             self.summary.page_memory = [m for m in memory if m]
             await asyncio.gather(*(page.close() for page in self.pages), return_exceptions=True)
-        if self.session is not None:
-            await self.session.stop()
+        await asyncio.gather(*self._launches.values(), return_exceptions=True)
+        await asyncio.gather(*(session.stop() for session in self.sessions), return_exceptions=True)
+        if self.driver is not None:
+            await self.driver.stop()
 
     def _install_sigterm(self):
         """SIGTERM (a stopped service, a killed pod) stops as cleanly as Ctrl-C."""

@@ -76,12 +76,23 @@ class RunSummary:
     first_result_at: float = 0.0
     page_restarts: int = 0
     page_recycles: int = 0
+    browser_recycles: int = 0
+    #: Start-up phase -> seconds from ``started`` at which it ended (see :meth:`mark`).
+    startup: dict = field(default_factory=dict)
     page_memory: list = field(default_factory=list)
+
+    def mark(self, phase, at=None):
+        """Note when a start-up phase ended (``at``, a ``time.monotonic()``; default now), the
+        first time only: with several workers, the first of them to get there."""
+        at = time.monotonic() if at is None else at
+        self.startup.setdefault(phase, round(at - self.started, 4))
 
     def add(self, result):
         now = time.monotonic()
         if not self.results:
             self.first_result_at = now
+        if result.status == DONE:
+            self.mark("first thumbnail stored")
         result.at = round(now - self.started, 4)
         self.results.append(result)
 
@@ -188,6 +199,8 @@ class RunSummary:
             "first_result_seconds": (round(self.first_result_seconds, 3) if self.first_result_seconds else None),
             "page_restarts": self.page_restarts,
             "page_recycles": self.page_recycles,
+            "browser_recycles": self.browser_recycles,
+            "startup": self.startup,
             "page_memory": self.page_memory,
             "assets": [asdict(result) for result in self.results],
         }

@@ -22,7 +22,8 @@ import { configureBrushes } from './brushes.js';
 import { configureQuality } from './capture.js';
 import { configurePresentation } from './presentation.js';
 import { processAsset } from './pipeline.js';
-import { createRenderer, getRendererInfo } from './renderer.js';
+// A namespace import: `warmUp` is used only where renderer.js exports it.
+import * as rendering from './renderer.js';
 
 const _state = {
 	context: null,
@@ -55,7 +56,10 @@ const _state = {
  * @param {number} [config.maxAssetBytes] - Per-asset byte cap; defaults to the page config's.
  * @param {Object} [config.quality] - Quality thresholds; default the page config's.
  * @param {Object} [config.upAxis] - Default up axis per format; default the page config's.
- * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number}>}
+ * @param {boolean} [config.warmUp=true] - Compile the common shader programs now (renderer.js
+ *   `warmUp`, where it exists), so the first asset does not pay for them. A page is set up
+ *   while the runner claims its first batch, so this costs the first thumbnail nothing extra.
+ * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number, warmUp: ?{ms: number, programs: number}}>}
  */
 async function setup( config = {} ) {
 
@@ -67,7 +71,7 @@ async function setup( config = {} ) {
 	const { width, height } = settings;
 	if ( ! _state.context ) {
 
-		_state.context = createRenderer( { width, height, antialias: config.antialias !== false } );
+		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false } );
 		const container = config.container || document.getElementById( 'batch-thumbs-headless' ) || document.body;
 		if ( container ) {
 
@@ -98,11 +102,16 @@ async function setup( config = {} ) {
 	} );
 	_state.options = { ...settings, runnerId: String( config.runnerId || 'headless' ) };
 
+	const warmed = config.warmUp !== false && typeof rendering.warmUp === 'function'
+		? await rendering.warmUp( _state.context )
+		: null;
+
 	return {
 		rendererString: _state.context.rendererString,
 		maxTextureSize: _state.context.maxTextureSize,
 		width: _state.context.width,
 		height: _state.context.height,
+		warmUp: warmed,
 	};
 
 }
@@ -223,7 +232,7 @@ async function run( asset, options, onStage ) {
 function memory() {
 
 	requireSetup();
-	const info = getRendererInfo( _state.context.renderer );
+	const info = rendering.getRendererInfo( _state.context.renderer );
 	const out = { ...info.memory, programs: info.programs };
 	if ( performance.memory ) {
 

@@ -5,6 +5,7 @@ import logging
 import os
 import re
 import socket
+import time as clock
 from datetime import datetime, time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from admin_tools.runner import (
 )
 from admin_tools.runner.client import read_token
 from admin_tools.runner.console import CommandListener, plural, write_summary
+from admin_tools.runner.options import BROWSER_MODES, PER_WORKER, RECYCLE_AFTER, RECYCLE_BROWSER_AFTER
 from admin_tools.runner.summary import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_UNUSABLE
 from admin_tools.turntable import MAX_FRAMES, MIN_FRAMES
 from icosa.jwt_auth import mint_token
@@ -160,7 +162,14 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="Pages rendering at once, each in its own browser context (default: %(default)s).",
+            help="Pages rendering at once, each in its own browser context (default: %(default)s); see --browsers.",
+        )
+        how.add_argument(
+            "--browsers",
+            choices=BROWSER_MODES,
+            default=PER_WORKER,
+            help="Each worker its own Chromium (on SwiftShader they render in parallel only then), "
+            "or all pages in one (default: %(default)s).",
         )
         how.add_argument(
             "--batch-size",
@@ -211,9 +220,17 @@ class Command(BaseCommand):
         how.add_argument(
             "--recycle-after",
             type=int,
-            default=250,
+            default=RECYCLE_AFTER,
             metavar="N",
             help="Replace a page with a fresh one after N models; 0 never (default: %(default)s).",
+        )
+        how.add_argument(
+            "--recycle-browser-after",
+            type=int,
+            default=RECYCLE_BROWSER_AFTER,
+            metavar="N",
+            help="With per-worker browsers, give a worker a fresh Chromium at its first page "
+            "recycle after N models; 0 never (default: %(default)s).",
         )
         how.add_argument(
             "--json-report",
@@ -226,6 +243,7 @@ class Command(BaseCommand):
             self.stdout.write(style(message) if style else message)
 
     def handle(self, *args, **options):
+        started = clock.monotonic()
         self.verbosity = options["verbosity"]
         self._token_user = None
         self._check_options(options)
@@ -243,7 +261,8 @@ class Command(BaseCommand):
                     raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
                 self.log(f"Serving this project at {server} for the run.", level=2)
             run_options = self._run_options(options, server=server, token=token)
-            runner = Runner(run_options, listener=None)
+            runner = Runner(run_options, listener=None, started=started)
+            runner.summary.mark("server ready" if embedded else "token read")
             if options["dry_run"]:
                 return self._dry_run(runner, options)
             try:
@@ -282,6 +301,8 @@ class Command(BaseCommand):
         turntable = options["turntable"]
         if turntable is not None and turntable != 0 and not MIN_FRAMES <= turntable <= MAX_FRAMES:
             raise CommandError(f"--turntable must be 0 (none) or {MIN_FRAMES} to {MAX_FRAMES} frames")
+        if options["recycle_browser_after"] < 0:
+            raise CommandError("--recycle-browser-after must be 0 or more")
 
     def _remote_token(self, options):
         """--token-file, then $ICOSA_JWT_TOKEN, then one minted locally for --user."""
@@ -345,6 +366,7 @@ class Command(BaseCommand):
             limit=options["limit"],
             batch_size=options["batch_size"],
             workers=options["workers"],
+            browsers=options["browsers"],
             filters=filters.model_dump(exclude_defaults=True),
             timeout=options["timeout"],
             width=width,
@@ -357,6 +379,7 @@ class Command(BaseCommand):
             watch=options["watch"],
             poll_seconds=options["poll_seconds"],
             recycle_after=options["recycle_after"],
+            recycle_browser_after=options["recycle_browser_after"],
             token_factory=token_factory,
         )
 
