@@ -197,6 +197,7 @@ async function warmUp( context ) {
 	gl.readPixels( 0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array( 4 ) );
 	renderer.clear();
 	scene.remove( root );
+	geometry.dispose(); // Programs outlive it; only the materials are kept (with their programs).
 	context.warm = root;
 	for ( const mesh of root.children ) context.keptPrograms.set( renderer.properties.get( mesh.material ).currentProgram, mesh.material );
 	await starting;
