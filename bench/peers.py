@@ -59,7 +59,7 @@ STAGE_CONTENTS = {
     "frame": "orient, bounds, scene",
     "render": "texture upload, shader compile, render, readback, JPEG encode (+ base64)",
     "quality": "subject measure on the 128 px copy",
-    "upload": "POST (base64 JSON), server decode + derivatives, answer",
+    "upload": "POST (the raw JPEG body), server checks + derivatives, answer",
 }
 
 
