@@ -137,6 +137,14 @@ def demo_assets(tmp_path):
     return [import_fixture(path) for path in write_demo_models(tmp_path / "models", count=8)]
 
 
+@pytest.fixture
+def long_run_assets(tmp_path):
+    """Enough models that a run is still going when a test interrupts it after the first
+    thumbnail: with a warm page 8 small models take under 2 s, less than a signal's round trip
+    on a loaded machine."""
+    return [import_fixture(path) for path in write_demo_models(tmp_path / "models", count=40)]
+
+
 def test_sample_models_render_and_bad_ones_fail(superuser, tmp_path, ok_models, bad_models):
     """The sample ok models get real thumbnails, the bad ones fail with reasons; exit 1."""
     start_ids_above_2_53()
@@ -272,7 +280,7 @@ def test_expired_lease_of_killed_runner_is_taken_over(live_server, staff_user, s
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_releases_claims_and_a_rerun_continues(live_server, staff_user, demo_assets, stop):
+def test_ctrl_c_releases_claims_and_a_rerun_continues(live_server, staff_user, long_run_assets, stop):
     """SIGINT (Ctrl-C) or SIGTERM (a stopped service): the in-flight asset is aborted, leases
     released, summary printed; rerun finishes."""
     token = staff_user.generate_jwt_token()
@@ -297,16 +305,16 @@ def test_ctrl_c_releases_claims_and_a_rerun_continues(live_server, staff_user, d
 
     assert fleet.state(ThumbnailRunner.objects.get(pk="interrupted")) == fleet.GONE  # its goodbye beat
     left = Asset.objects.filter(thumbnail="").count()
-    assert 0 < left < len(demo_assets)
+    assert 0 < left < len(long_run_assets)
 
     code, out, err = render("--server", live_server.url, "--token-file", token_file(token))
     assert code == 0, out + err
     assert f"{left} thumbnail{'s' if left > 1 else ''} done" in out
-    for asset in demo_assets:
+    for asset in long_run_assets:
         assert ThumbnailVersion.objects.filter(asset=asset).count() == 1
 
 
-def test_crashed_page_is_restarted_and_the_run_goes_on(live_server, staff_user, demo_assets):
+def test_crashed_page_is_restarted_and_the_run_goes_on(live_server, staff_user, long_run_assets):
     """Killing Chromium's renderer process mid-run costs at most the asset in flight."""
     token = staff_user.generate_jwt_token()
     runner = start_runner(live_server.url, token, "--runner-id", "crashy")
@@ -328,8 +336,8 @@ def test_crashed_page_is_restarted_and_the_run_goes_on(live_server, staff_user, 
     assert "restarted" in out
     crashed = ThumbnailFailure.objects.filter(reason="browser_crash").count()
     assert crashed <= 1
-    assert ThumbnailVersion.objects.count() >= len(demo_assets) - crashed
-    for asset in demo_assets:
+    assert ThumbnailVersion.objects.count() >= len(long_run_assets) - crashed
+    for asset in long_run_assets:
         assert ThumbnailVersion.objects.filter(asset=asset).count() <= 1
     assert not ThumbnailClaim.objects.exists()
 
