@@ -337,17 +337,7 @@ class TurntableOut(DerivativeOut):
 
 @router.post(
     "/assets/{asset_id}/turntable",
-    response={
-        200: TurntableOut,
-        401: Message,
-        403: Message,
-        404: Message,
-        409: Message,
-        413: Message,
-        415: Message,
-        422: Message,
-        503: Message,
-    },
+    response={**UPLOAD_RESPONSES, 200: TurntableOut},
     url_name="upload_turntable",
 )
 def upload_turntable(request, asset_id: str, payload: TurntableIn):
