@@ -86,7 +86,14 @@ def start_runner(server, token, *args):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # A suite started as a background job (`make test &`, nohup) passes SIGINT on ignored,
+        # and Python then never raises KeyboardInterrupt: give the runner the terminal's default.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def descendants(pid):
