@@ -652,3 +652,21 @@ def image_quality(path):
         "subject_luma": round(luma, 1) if luma is not None else None,
         "background": "#" + "".join(f"{c:02x}" for c in background),
     }
+
+
+def descendants(pid):
+    """Process ids below ``pid`` (Chromium's browser, GPU and renderer processes), from /proc."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -317,7 +317,7 @@ class TreeCpu:
 
     def sample(self):
         tick = os.sysconf("SC_CLK_TCK")
-        for pid in descendants(os.getpid()):
+        for pid in common.descendants(os.getpid()):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -332,23 +332,6 @@ class TreeCpu:
     @property
     def seconds(self):
         return self._self_seconds() - self._base + sum(self.seen.values())
-
-
-def descendants(pid):
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def interval_median(results):

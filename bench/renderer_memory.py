@@ -47,32 +47,12 @@ DB_NAME = f"icosa_bench_memory_{os.getpid()}"  # several benches may run on one 
 TARGET_GROWTH = 0.10
 
 
-def descendants(pid):
-    """Process ids below ``pid`` (Chromium's browser, GPU and renderer processes)."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def chromium_rss_mb(largest=None):
     """RSS in MB of this script's Chromium processes, by process type (browser, gpu, renderer…).
 
     ``largest``, a dict, also gets the RSS of the largest single process of each type."""
     by_type = {}
-    for pid in descendants(os.getpid()):
+    for pid in common.descendants(os.getpid()):
         try:
             # Chromium rewrites its children's argv into one space-separated string.
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
