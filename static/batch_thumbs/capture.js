@@ -8,6 +8,7 @@
  * edge): such captures are stored but flagged for review.
  */
 import { BlankCaptureError, ThumbnailError, Reason } from './errors.js';
+import { stopwatch } from './stopwatch.js';
 
 let _sampleCanvas = null;
 const _pixel = new Uint8Array( 4 );
@@ -54,15 +55,7 @@ function renderAndCapture( context, scene, camera, { quality = 0.85, background 
 
 	const { renderer, canvas } = context;
 	if ( context.isContextLost() ) throw new ThumbnailError( Reason.RENDER_ERROR, 'The WebGL context was lost' );
-	const times = {};
-	let last = performance.now();
-	const lap = ( name ) => {
-
-		const now = performance.now();
-		times[ name ] = Math.round( ( now - last ) * 10 ) / 10;
-		last = now;
-
-	};
+	const { lap, sinceLap, times } = stopwatch();
 
 	renderer.render( scene, camera );
 	// One pixel read back waits for the frame itself: the GPU (SwiftShader) draws, uploads
@@ -77,7 +70,7 @@ function renderAndCapture( context, scene, camera, { quality = 0.85, background 
 	assertNotBlank( stats );
 	lap( 'sample' );
 	const record = qualityRecord( measureSubject( sample, background ), _thresholds );
-	const qualityMs = performance.now() - last;
+	const qualityMs = sinceLap();
 	return { dataUrl, width: canvas.width, height: canvas.height, stats, quality: record, qualityMs, times };
 
 }

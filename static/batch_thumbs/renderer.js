@@ -31,6 +31,7 @@ import { abortable, throwIfAborted } from './signals.js';
 import { VIEW_ANGLES, collectPoints, computeFraming, createCamera, presentationFraming } from './framing.js';
 import { analyseImage, assertNotBlank, renderAndCapture, sampleCanvas } from './capture.js';
 import { capTextures } from './texture-cap.js';
+import { stopwatch } from './stopwatch.js';
 
 const DEFAULT_WIDTH = 1280;
 const DEFAULT_HEIGHT = 800;
@@ -443,15 +444,7 @@ function nextFrames( count = 2, signal ) {
 async function waitUntilReady( context, scene, camera, signal, { textureCap = Infinity } = {} ) {
 
 	const { renderer } = context;
-	const times = {};
-	let last = performance.now();
-	const lap = ( name ) => {
-
-		const now = performance.now();
-		times[ name ] = Math.round( ( now - last ) * 10 ) / 10;
-		last = now;
-
-	};
+	const { lap, times } = stopwatch();
 
 	const textures = new Set();
 	scene.traverse( ( node ) => {
