@@ -670,3 +670,12 @@ def descendants(pid):
             found.append(child)
             todo.append(child)
     return found
+
+
+def fresh_sqlite(name, media_root):
+    """An empty, migrated SQLite project database ``name`` with media under ``media_root``:
+    what every headless bench starts from (no persistent connections, the runner's embedded
+    server shares the file)."""
+    reset_database("sqlite", name)
+    configure("sqlite", name, media_root=media_root, conn_max_age=0)
+    migrate()

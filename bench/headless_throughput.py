@@ -151,9 +151,7 @@ def real_models(args):
 
 def setup_database(media_root, args):
     """A fresh SQLite database with the two model sets; returns {set name: [asset ids]}."""
-    common.reset_database("sqlite", DB_NAME)
-    common.configure("sqlite", DB_NAME, media_root=media_root, conn_max_age=0)
-    common.migrate()
+    common.fresh_sqlite(DB_NAME, media_root)
     from icosa.demo import write_demo_models
     from icosa.importing import import_model
 

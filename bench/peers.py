@@ -105,9 +105,7 @@ def model_set(work):
 
 def setup_database(media_root, models, copies):
     """A fresh SQLite database with every model ``copies`` times; [(asset id, label, path)]."""
-    common.reset_database("sqlite", DB_NAME)
-    common.configure("sqlite", DB_NAME, media_root=media_root, conn_max_age=0)
-    common.migrate()
+    common.fresh_sqlite(DB_NAME, media_root)
     from icosa.importing import import_model
 
     user = common.staff_user()

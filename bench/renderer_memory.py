@@ -73,9 +73,7 @@ def chromium_rss_mb(largest=None):
 
 def setup_database(media_root, generated=None):
     """The distinct mixed models; or, with ``generated``, that many generated models."""
-    common.reset_database("sqlite", DB_NAME)
-    common.configure("sqlite", DB_NAME, media_root=media_root, conn_max_age=0)
-    common.migrate()
+    common.fresh_sqlite(DB_NAME, media_root)
     from icosa.demo import write_demo_models
     from icosa.importing import import_model
 

@@ -65,9 +65,7 @@ def parse_args():
 
 def setup_database(media_root, args):
     """A fresh SQLite database with one asset per file; returns (user, [(label, id)])."""
-    common.reset_database("sqlite", DB_NAME)
-    common.configure("sqlite", DB_NAME, media_root=media_root, conn_max_age=0)
-    common.migrate()
+    common.fresh_sqlite(DB_NAME, media_root)
     user = common.staff_user()
     files = splats.write_all(Path(media_root).parent / "generated")
     entries = [(f"generated two-blobs.{suffix} ({GENERATED[suffix]})", files[suffix], []) for suffix in GENERATED]

@@ -55,9 +55,7 @@ def parse_args():
 
 def setup_database(media_root, args):
     """A fresh SQLite database; returns (user, [asset id])."""
-    common.reset_database("sqlite", DB_NAME)
-    common.configure("sqlite", DB_NAME, media_root=media_root, conn_max_age=0)
-    common.migrate()
+    common.fresh_sqlite(DB_NAME, media_root)
     from icosa.demo import write_demo_models
     from icosa.importing import import_model
     from tests.fixtures.turntable import lopsided_model
