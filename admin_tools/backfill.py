@@ -47,10 +47,6 @@ class Outcome:
     covered: set = dataclasses.field(default_factory=set)
 
 
-def _storage():
-    return ThumbnailVersion._meta.get_field("thumbnail").storage
-
-
 def _key(row) -> tuple:
     return (row.kind, row.width, row.format)
 
@@ -102,7 +98,7 @@ def _family_rows(version, keys):
 def _delete_unlisted(names) -> None:
     """Delete replaced files that no row lists any more (on S3 a rebuilt file may have kept
     its name: then it is listed and stays)."""
-    storage = _storage()
+    storage = services.thumbnail_storage()
     listed = set(ThumbnailDerivative.objects.filter(file__in=names).values_list("file", flat=True))
     for name in set(names) - listed:
         try:
@@ -113,7 +109,7 @@ def _delete_unlisted(names) -> None:
 
 def backfill_version(version: ThumbnailVersion, *, rebuild=False, dry_run=False) -> Outcome:
     """Check one version and make what it lacks (``rebuild``: remake all of them)."""
-    storage = _storage()
+    storage = services.thumbnail_storage()
     # Read now, not with the queryset: back-filling the version a revert copies lists files on it.
     rows = list(ThumbnailDerivative.objects.filter(version=version))
     present = [row for row in rows if _exists(storage, row.file.name)]

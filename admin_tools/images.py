@@ -30,6 +30,9 @@ _REDUCING_GAP = 1.25
 # Measured by bench/upload_quality.py (bench/README.md, Upload).
 _REDUCED_RESAMPLE = Image.Resampling.BICUBIC
 _BLANK_CHECK_SIZE = (64, 40)
+#: libwebp effort (0..6) of every WebP made here and for turntables: 2 takes a third of the
+#: default's (4) encode time for 1280x800, for 3 % more bytes (bench/README.md).
+WEBP_METHOD = 2
 
 
 class ImageRejected(Exception):
@@ -227,8 +230,7 @@ def _encode_jpeg(image, *, optimize=True):
 def _encode(image, image_format):
     buffer = io.BytesIO()
     if image_format == "WEBP":
-        # method 2: a third of the default's (4) encode time for 1280x800, 3 % more bytes.
-        image.save(buffer, format="WEBP", quality=settings.THUMBNAIL_WEBP_QUALITY, method=2)
+        image.save(buffer, format="WEBP", quality=settings.THUMBNAIL_WEBP_QUALITY, method=WEBP_METHOD)
     elif image_format == "PNG":
         image.save(buffer, format="PNG", optimize=False, compress_level=6)
     else:

@@ -39,13 +39,14 @@ class ClaimConflict(Exception):
     """The asset is leased to another runner."""
 
 
-def _storage() -> Storage:
+def thumbnail_storage() -> Storage:
+    """Where thumbnail files live (the versions' and derivatives' one storage)."""
     return ThumbnailVersion._meta.get_field("thumbnail").storage
 
 
 def _write_files(asset_id: int, derivatives) -> list:
     """Save both derivatives; on any failure remove what was written and raise."""
-    storage = _storage()
+    storage = thumbnail_storage()
     stem = derivatives.content_hash[:16]
     written = []
     try:
@@ -54,7 +55,7 @@ def _write_files(asset_id: int, derivatives) -> list:
             written.append(storage.save(name, ContentFile(derivative.content)))
     except Exception as exc:
         logger.exception("Storage write failed for asset %s", asset_id)
-        _delete_files(written)
+        delete_files(written)
         raise StorageUnavailable("Thumbnail storage is unavailable; try again later") from exc
     return written
 
@@ -104,7 +105,7 @@ def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives, only
     extras = extra_derivatives(derivatives)
     if only is not None:
         extras = [extra for extra in extras if (extra.kind, extra.width, extra.format) in only]
-    storage = _storage()
+    storage = thumbnail_storage()
     stem = derivatives.content_hash[:16]
     written = []
     try:
@@ -115,7 +116,7 @@ def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives, only
             written.append(storage.save(name, ContentFile(extra.content)))
     except Exception:
         logger.exception("Storage write failed for extra derivatives of asset %s", asset_id)
-        _delete_files(written)
+        delete_files(written)
         raise
     try:
         with transaction.atomic():
@@ -153,13 +154,14 @@ def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives, only
                 ]
             )
     except BaseException:
-        _delete_files(written)
+        delete_files(written)
         raise
     return rows
 
 
-def _delete_files(names: Iterable[str]) -> None:
-    storage = _storage()
+def delete_files(names: Iterable[str]) -> None:
+    """Remove written files again; a failure is logged, never raised (it runs in clean-ups)."""
+    storage = thumbnail_storage()
     for name in names:
         try:
             storage.delete(name)
@@ -264,7 +266,7 @@ def store_thumbnail(
             ThumbnailFailure.objects.filter(asset=asset).delete()
             transaction.on_commit(lambda: _schedule_extra_derivatives(asset_id, version.pk, derivatives))
     except BaseException:
-        _delete_files(written)
+        delete_files(written)
         raise
     if settings.THUMBNAIL_DERIVATIVES_ASYNC:
         # Its other derivatives are listed by their own job, after this answer: nothing to
@@ -389,7 +391,7 @@ def prune_versions(*, keep: int, dry_run: bool = False) -> tuple:
             ThumbnailDerivative.objects.filter(version__in=doomed_ids).values_list("file", flat=True)
         )
         files = sorted(candidate_files - referenced_files(exclude_versions=doomed_ids))
-        storage = _storage()
+        storage = thumbnail_storage()
         freed = 0
         for name in files:
             try:
@@ -398,7 +400,7 @@ def prune_versions(*, keep: int, dry_run: bool = False) -> tuple:
                 pass
         if not dry_run:
             ThumbnailVersion.objects.filter(pk__in=doomed_ids).delete()
-            transaction.on_commit(lambda: _delete_files(files))
+            transaction.on_commit(lambda: delete_files(files))
     return len(doomed), len(files), freed
 
 

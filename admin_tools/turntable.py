@@ -20,18 +20,15 @@ from PIL import Image, ImageOps
 
 from icosa.models import Asset
 
-from .images import ImageRejected, ImageTooLarge, decode_base64_image, is_uniform, open_checked
+from .images import WEBP_METHOD, ImageRejected, ImageTooLarge, decode_base64_image, is_uniform, open_checked
 from .models import ThumbnailDerivative, ThumbnailVersion, thumbnail_name
-from .services import StorageUnavailable, _delete_files
+from .services import StorageUnavailable, delete_files, thumbnail_storage
 
 logger = logging.getLogger(__name__)
 
 #: Fewest and most frames one turntable may have (the page clamps to MAX_FRAMES too).
 MIN_FRAMES = 2
 MAX_FRAMES = 72
-#: libwebp effort 0..6: 2 takes ~40 % less encode time than the default (4) for a few
-#: per cent more bytes, as for the still's WebP derivatives (bench/README.md, turntable).
-_WEBP_METHOD = 2
 
 
 class TurntableConflict(Exception):
@@ -111,13 +108,9 @@ def assemble(frames) -> Turntable:
         duration=frame_ms,
         loop=0,
         quality=settings.THUMBNAIL_WEBP_QUALITY,
-        method=_WEBP_METHOD,
+        method=WEBP_METHOD,
     )
     return Turntable(buffer.getvalue(), *size, frames=count, frame_ms=frame_ms)
-
-
-def _storage():
-    return ThumbnailDerivative._meta.get_field("file").storage
 
 
 def _check_version(version: ThumbnailVersion, *, runner_id: str, user) -> None:
@@ -149,7 +142,7 @@ def store_turntable(*, asset_id: int, version_id: int, frames, user, runner_id: 
         asset_id, f"{version.content_hash[:16]}-turntable-{turntable.width}x{turntable.height}-{digest}.webp"
     )
     try:
-        name = _storage().save(name, ContentFile(turntable.content))
+        name = thumbnail_storage().save(name, ContentFile(turntable.content))
     except Exception as exc:
         logger.exception("Storage write failed for the turntable of asset %s", asset_id)
         raise StorageUnavailable("Thumbnail storage is unavailable; try again later") from exc
@@ -176,7 +169,7 @@ def store_turntable(*, asset_id: int, version_id: int, frames, user, runner_id: 
                 ]
             )
     except BaseException:
-        _delete_files([name])
+        delete_files([name])
         raise
     return next(row for row in rows if row.version_id == version_id), turntable
 
