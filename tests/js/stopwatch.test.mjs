@@ -20,8 +20,8 @@ test( 'each lap records the time since the one before, and sinceLap records noth
 	busy( 10 );
 	const waited = sinceLap();
 	assert.deepEqual( Object.keys( times ), [ 'first', 'second' ] );
-	assert.ok( times.first >= 20 && times.first < 200, `first ${times.first}` );
-	assert.ok( times.second >= 5 && times.second < times.first + 200, `second ${times.second}` );
+	assert.ok( times.first >= 20, `first ${times.first}` );
+	assert.ok( times.second >= 5, `second ${times.second}` );
 	assert.ok( waited >= 10, `sinceLap ${waited}` );
 	assert.equal( times.first, Math.round( times.first * 10 ) / 10 );
 
