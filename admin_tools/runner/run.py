@@ -209,6 +209,9 @@ class Runner:
         self.summary.renderer = info.get("rendererString", "")
         self.summary.max_texture_size = info.get("maxTextureSize", 0) or 0
         self.listener.announce(f"WebGL renderer: {self.summary.renderer}")
+        if info.get("environmentNote"):
+            # Still lit the same, prefiltered in every page instead (seconds on software GL).
+            self.listener.announce(f"Environment prefiltered at start-up: {info['environmentNote']}")
         self._opening = {page.index: asyncio.create_task(self._start_other(page)) for page in self.pages[1:]}
         return True
 

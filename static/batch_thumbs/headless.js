@@ -22,11 +22,13 @@ import { configureBrushes } from './brushes.js';
 import { configureQuality } from './capture.js';
 import { configurePresentation } from './presentation.js';
 import { processAsset } from './pipeline.js';
+import { loadEnvironment } from './environment.js';
 // A namespace import: `warmUp` is used only where renderer.js exports it.
 import * as rendering from './renderer.js';
 
 const _state = {
 	context: null,
+	environmentNote: '',
 	api: null,
 	options: {},
 	controllers: new Map(), // asset id -> AbortController, for every asset in flight
@@ -59,7 +61,9 @@ const _state = {
  * @param {boolean} [config.warmUp=true] - Compile the common shader programs now (renderer.js
  *   `warmUp`, where it exists), so the first asset does not pay for them. A page is set up
  *   while the runner claims its first batch, so this costs the first thumbnail nothing extra.
- * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number, warmUp: ?{ms: number, programs: number}}>}
+ * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number, warmUp: ?{ms: number, programs: number},
+ *   environment: 'baked'|'generated', environmentNote?: string}>} `environmentNote`: why the baked
+ *   environment was not used (environment.js), when it was not.
  */
 async function setup( config = {} ) {
 
@@ -71,7 +75,9 @@ async function setup( config = {} ) {
 	const { width, height } = settings;
 	if ( ! _state.context ) {
 
-		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false } );
+		const baked = await loadEnvironment();
+		_state.environmentNote = baked.note;
+		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false, environment: baked.texture } );
 		const container = config.container || document.getElementById( 'batch-thumbs-headless' ) || document.body;
 		if ( container ) {
 
@@ -112,6 +118,8 @@ async function setup( config = {} ) {
 		width: _state.context.width,
 		height: _state.context.height,
 		warmUp: warmed,
+		environment: _state.context.environmentSource,
+		...( _state.environmentNote ? { environmentNote: _state.environmentNote } : {} ),
 	};
 
 }

@@ -17,6 +17,7 @@ import { configureQuality } from './capture.js';
 import { configurePresentation } from './presentation.js';
 import { batchSize, readPageConfig, renderSettings } from './config.js';
 import { createRenderer } from './renderer.js';
+import { loadEnvironment } from './environment.js';
 import { createTokenProvider, readCsrfToken } from './token.js';
 
 const LOG_LIMIT = 500;
@@ -155,7 +156,9 @@ class GeneratorPage {
 
 		try {
 
-			this.context = createRenderer( { width: this._settings().width, height: this._settings().height } );
+			const baked = await loadEnvironment();
+			if ( baked.note ) console.warn( baked.note );
+			this.context = createRenderer( { width: this._settings().width, height: this._settings().height, environment: baked.texture } );
 
 		} catch ( error ) {
 

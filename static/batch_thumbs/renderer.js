@@ -5,8 +5,9 @@
  *
  * The renderer is created once with `preserveDrawingBuffer` and a fixed output size that does
  * not depend on the window (the page shows the same canvas scaled down with CSS). Each asset
- * gets a fresh Scene lit by a PMREM environment made once from RoomEnvironment, so metallic PBR
- * models do not render as black silhouettes. After each asset everything it created is disposed.
+ * gets a fresh Scene lit by the studio environment (environment.js: RoomEnvironment's PMREM,
+ * baked), so metallic PBR models do not render as black silhouettes. After each asset
+ * everything it created is disposed.
  */
 import {
 	Color,
@@ -16,14 +17,12 @@ import {
 	Mesh,
 	MeshStandardMaterial,
 	NeutralToneMapping,
-	PMREMGenerator,
 	PerspectiveCamera,
 	SRGBColorSpace,
 	Scene,
 	SphereGeometry,
 	WebGLRenderer,
 } from 'three';
-import { RoomEnvironment } from 'three/addons/environments/RoomEnvironment.js';
 
 import { disposeObject, materialTextures } from './dispose.js';
 import { ThumbnailError, Reason } from './errors.js';
@@ -32,6 +31,7 @@ import { VIEW_ANGLES, collectPoints, computeFraming, createCamera, presentationF
 import { analyseImage, assertNotBlank, renderAndCapture, sampleCanvas } from './capture.js';
 import { capTextures } from './texture-cap.js';
 import { stopwatch } from './stopwatch.js';
+import { createEnvironment } from './environment.js';
 
 const DEFAULT_WIDTH = 1280;
 const DEFAULT_HEIGHT = 800;
@@ -45,6 +45,8 @@ const DEFAULT_BACKGROUND = '#e8eaed';
  * @property {WebGLRenderer} renderer
  * @property {HTMLCanvasElement} canvas
  * @property {import('three').Texture} environment - Shared PMREM environment map.
+ * @property {'baked'|'generated'} environmentSource - Loaded from the baked file, or
+ *   prefiltered when the page started (environment.js).
  * @property {number} width
  * @property {number} height
  * @property {string} rendererString - The GPU / WebGL renderer string.
@@ -64,10 +66,12 @@ const DEFAULT_BACKGROUND = '#e8eaed';
  * @param {number} [options.height=800] - Output height in pixels.
  * @param {HTMLCanvasElement} [options.canvas] - Canvas to draw into (a new one otherwise).
  * @param {boolean} [options.antialias=true] - MSAA; off is ~25% faster on software GL.
+ * @param {?import('three').Texture} [options.environment] - The baked environment
+ *   (environment.js `loadEnvironment`); prefiltered now when null.
  * @return {RenderContext}
  * @throws {ThumbnailError} reason `render_error` when WebGL is unavailable.
  */
-function createRenderer( { width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT, canvas, antialias = true } = {} ) {
+function createRenderer( { width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT, canvas, antialias = true, environment: baked = null } = {} ) {
 
 	const target = canvas || document.createElement( 'canvas' );
 	let renderer;
@@ -93,17 +97,14 @@ function createRenderer( { width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT, canva
 	renderer.toneMapping = NeutralToneMapping;
 	renderer.toneMappingExposure = 1;
 
-	const pmrem = new PMREMGenerator( renderer );
-	const room = new RoomEnvironment();
-	const environment = pmrem.fromScene( room, 0.04 ).texture;
-	room.dispose();
-	pmrem.dispose();
+	const { texture: environment, source: environmentSource } = createEnvironment( renderer, baked );
 
 	const gl = renderer.getContext();
 	const context = {
 		renderer,
 		canvas: target,
 		environment,
+		environmentSource,
 		width,
 		height,
 		rendererString: getRendererString( gl ),

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.browser
 WARM_SCRIPT = """async () => {
     const three = await import('three');
     const r = await import('/static/batch_thumbs/renderer.js');
-    const context = r.createRenderer({width: 320, height: 200});
+    const {loadEnvironment} = await import('/static/batch_thumbs/environment.js');
+    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).texture});
     const first = await r.warmUp(context);
     const gl = context.renderer.getContext();
     const pixel = (x, y) => {
@@ -67,7 +68,8 @@ def test_warm_up_compiles_the_standard_programs_once_and_keeps_them(browser, liv
 KEEP_SCRIPT = """async () => {
     const three = await import('three');
     const r = await import('/static/batch_thumbs/renderer.js');
-    const context = r.createRenderer({width: 320, height: 200});
+    const {loadEnvironment} = await import('/static/batch_thumbs/environment.js');
+    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).texture});
     const camera = new three.PerspectiveCamera(45, 1.6, 0.1, 10);
     camera.position.set(0, 0, 4);
     const vertexShader = 'varying vec2 vUv; void main() { vUv = uv; '
@@ -120,7 +122,8 @@ def test_a_program_outlives_its_asset_but_the_asset_textures_do_not(browser, liv
 DROP_SCRIPT = """async () => {
     const three = await import('three');
     const r = await import('/static/batch_thumbs/renderer.js');
-    const context = r.createRenderer({width: 320, height: 200});
+    const {loadEnvironment} = await import('/static/batch_thumbs/environment.js');
+    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).texture});
     const camera = new three.PerspectiveCamera(45, 1.6, 0.1, 10);
     camera.position.set(0, 0, 4);
     const map = new three.Texture(await createImageBitmap(new ImageData(new Uint8ClampedArray(4 * 64), 8, 8)));
