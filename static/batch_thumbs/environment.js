@@ -18,6 +18,7 @@
 import {
 	CompressedCubeTexture,
 	DataUtils,
+	FloatType,
 	HalfFloatType,
 	LinearFilter,
 	LinearMipmapLinearFilter,
@@ -55,12 +56,12 @@ function prefilterRoom( renderer ) {
 }
 
 /**
- * The baked environment as a cube texture, when there is one for this three.js.
+ * The baked environment's texels, when there is a file for this three.js.
  *
  * @param {Object} [options]
  * @param {string} [options.url] - Where the baked file is (default: next to this module).
- * @return {Promise<{texture: ?import('three').Texture, note: string}>} `note` says why there is
- *   no texture: the file is missing, damaged or baked for another three.js revision.
+ * @return {Promise<{baked: ?BakedEnvironment, note: string}>} `note` says why there is none:
+ *   the file is missing, damaged or baked for another three.js revision.
  */
 async function loadEnvironment( { url = BAKED_ENVIRONMENT_URL } = {} ) {
 
@@ -68,13 +69,13 @@ async function loadEnvironment( { url = BAKED_ENVIRONMENT_URL } = {} ) {
 	try {
 
 		const response = await fetch( url, { credentials: 'same-origin' } );
-		if ( ! response.ok ) return { texture: null, note: `HTTP ${response.status} for the baked environment` };
+		if ( ! response.ok ) return { baked: null, note: `HTTP ${response.status} for the baked environment` };
 		const stream = response.body.pipeThrough( new DecompressionStream( 'gzip' ) );
 		bytes = new Uint8Array( await new Response( stream ).arrayBuffer() );
 
 	} catch ( error ) {
 
-		return { texture: null, note: `The baked environment could not be read: ${error.message}` };
+		return { baked: null, note: `The baked environment could not be read: ${error.message}` };
 
 	}
 
@@ -83,17 +84,18 @@ async function loadEnvironment( { url = BAKED_ENVIRONMENT_URL } = {} ) {
 }
 
 /**
- * A cube texture from a baked file's bytes (after gzip), or null when they do not fit.
+ * The texels of a baked file's bytes (after gzip), or the reason they do not fit.
  *
  * @param {Uint8Array} bytes
- * @return {{texture: ?import('three').Texture, note: string}}
+ * @return {{baked: ?BakedEnvironment, note: string}}
  */
 function decodeEnvironment( bytes ) {
 
-	if ( bytes.byteLength < 4 ) return { texture: null, note: 'The baked environment is empty' };
+	const refuse = ( note ) => ( { baked: null, note } );
+	if ( bytes.byteLength < 4 ) return refuse( 'The baked environment is empty' );
 	const view = new DataView( bytes.buffer, bytes.byteOffset, bytes.byteLength );
 	const headerLength = view.getUint32( 0, true );
-	if ( 4 + headerLength > bytes.byteLength ) return { texture: null, note: 'The baked environment is truncated' };
+	if ( 4 + headerLength > bytes.byteLength ) return refuse( 'The baked environment is truncated' );
 	let header;
 	try {
 
@@ -101,49 +103,81 @@ function decodeEnvironment( bytes ) {
 
 	} catch ( error ) {
 
-		return { texture: null, note: 'The baked environment has no valid header' };
+		return refuse( 'The baked environment has no valid header' );
 
 	}
 
-	if ( header.format !== FORMAT ) return { texture: null, note: `Unknown baked environment format ${header.format}` };
+	if ( header.format !== FORMAT ) return refuse( `Unknown baked environment format ${header.format}` );
 	if ( header.three !== REVISION || header.sigma !== ROOM_SIGMA || header.size !== CUBE_SIZE ) {
 
-		return { texture: null, note: `The baked environment is for three.js r${header.three} (this page has r${REVISION}): run manage.py bake_environment` };
+		return refuse( `The baked environment is for three.js r${header.three} (this page has r${REVISION}): run manage.py bake_environment` );
 
 	}
 
 	const sizes = levelSizes( header.size, header.levels );
 	const texels = sizes.reduce( ( sum, size ) => sum + size * size, 0 ) * FACES;
 	const dataOffset = 4 + headerLength;
-	if ( bytes.byteLength - dataOffset !== texels * 3 * 2 ) return { texture: null, note: 'The baked environment is truncated' };
+	if ( bytes.byteLength - dataOffset !== texels * 3 * 2 ) return refuse( 'The baked environment is truncated' );
 	// Copied so the float16 view is aligned whatever the header length.
-	const rgb = new Uint16Array( bytes.slice( dataOffset ).buffer );
+	return { baked: { sizes, rgb: new Uint16Array( bytes.slice( dataOffset ).buffer ) }, note: '' };
+
+}
+
+/**
+ * @typedef {Object} BakedEnvironment
+ * @property {number[]} sizes - Face size of each level, sharpest first.
+ * @property {Uint16Array} rgb - float16 RGB texels, face by face, level by level.
+ */
+
+let _halfToFloat = null;
+
+/**
+ * A cube texture of the baked texels. float32 where the GPU filters it (on SwiftShader a
+ * float32 cube map is sampled ~40 % faster than float16, and it holds the same values),
+ * float16 elsewhere.
+ *
+ * @param {BakedEnvironment} baked
+ * @param {{float?: boolean}} [options]
+ * @return {import('three').Texture}
+ */
+function environmentTexture( { sizes, rgb }, { float = false } = {} ) {
+
+	if ( float && ! _halfToFloat ) {
+
+		_halfToFloat = new Float32Array( 65536 );
+		for ( let bits = 0; bits < 65536; bits ++ ) _halfToFloat[ bits ] = DataUtils.fromHalfFloat( bits );
+
+	}
+
+	const Texels = float ? Float32Array : Uint16Array;
+	const value = float ? ( bits ) => _halfToFloat[ bits ] : ( bits ) => bits;
+	const one = float ? 1 : HALF_ONE;
 	let read = 0;
 	const faces = [];
 	for ( let face = 0; face < FACES; face ++ ) {
 
 		const mipmaps = sizes.map( ( size ) => {
 
-			const data = new Uint16Array( size * size * 4 );
+			const data = new Texels( size * size * 4 );
 			for ( let texel = 0; texel < size * size; texel ++ ) {
 
-				data[ texel * 4 ] = rgb[ read ++ ];
-				data[ texel * 4 + 1 ] = rgb[ read ++ ];
-				data[ texel * 4 + 2 ] = rgb[ read ++ ];
-				data[ texel * 4 + 3 ] = HALF_ONE;
+				data[ texel * 4 ] = value( rgb[ read ++ ] );
+				data[ texel * 4 + 1 ] = value( rgb[ read ++ ] );
+				data[ texel * 4 + 2 ] = value( rgb[ read ++ ] );
+				data[ texel * 4 + 3 ] = one;
 
 			}
 
 			return { data, width: size, height: size };
 
 		} );
-		faces.push( { width: header.size, height: header.size, mipmaps } );
+		faces.push( { width: sizes[ 0 ], height: sizes[ 0 ], mipmaps } );
 
 	}
 
 	// RGBA data through three's "compressed" cube path: the one that uploads every level
 	// given (a data cube texture would count its levels one short for the PMREM shader).
-	const texture = new CompressedCubeTexture( faces, RGBAFormat, HalfFloatType );
+	const texture = new CompressedCubeTexture( faces, RGBAFormat, float ? FloatType : HalfFloatType );
 	texture.isPMREMTexture = true;
 	texture.name = 'PMREM (baked)';
 	texture.colorSpace = LinearSRGBColorSpace;
@@ -151,7 +185,7 @@ function decodeEnvironment( bytes ) {
 	texture.magFilter = LinearFilter;
 	texture.generateMipmaps = false;
 	texture.needsUpdate = true;
-	return { texture, note: '' };
+	return texture;
 
 }
 
@@ -165,13 +199,14 @@ function levelSizes( size, levels ) {
  * The environment for a renderer: the baked one when given, else prefiltered now.
  *
  * @param {import('three').WebGLRenderer} renderer
- * @param {?import('three').Texture} [baked] - From `loadEnvironment`.
+ * @param {?BakedEnvironment} [baked] - From `loadEnvironment`.
  * @return {{texture: import('three').Texture, source: 'baked'|'generated'}}
  */
 function createEnvironment( renderer, baked = null ) {
 
-	if ( baked ) return { texture: baked, source: 'baked' };
-	return { texture: prefilterRoom( renderer ).texture, source: 'generated' };
+	if ( ! baked ) return { texture: prefilterRoom( renderer ).texture, source: 'generated' };
+	const float = renderer.extensions.has( 'OES_texture_float_linear' );
+	return { texture: environmentTexture( baked, { float } ), source: 'baked' };
 
 }
 
@@ -251,5 +286,6 @@ export {
 	bakeEnvironment,
 	createEnvironment,
 	decodeEnvironment,
+	environmentTexture,
 	loadEnvironment,
 };

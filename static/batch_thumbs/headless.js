@@ -75,9 +75,9 @@ async function setup( config = {} ) {
 	const { width, height } = settings;
 	if ( ! _state.context ) {
 
-		const baked = await loadEnvironment();
-		_state.environmentNote = baked.note;
-		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false, environment: baked.texture } );
+		const loaded = await loadEnvironment();
+		_state.environmentNote = loaded.note;
+		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false, environment: loaded.baked } );
 		const container = config.container || document.getElementById( 'batch-thumbs-headless' ) || document.body;
 		if ( container ) {
 

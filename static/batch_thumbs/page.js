@@ -156,9 +156,9 @@ class GeneratorPage {
 
 		try {
 
-			const baked = await loadEnvironment();
-			if ( baked.note ) console.warn( baked.note );
-			this.context = createRenderer( { width: this._settings().width, height: this._settings().height, environment: baked.texture } );
+			const loaded = await loadEnvironment();
+			if ( loaded.note ) console.warn( loaded.note );
+			this.context = createRenderer( { width: this._settings().width, height: this._settings().height, environment: loaded.baked } );
 
 		} catch ( error ) {
 

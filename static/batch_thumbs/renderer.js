@@ -66,8 +66,8 @@ const DEFAULT_BACKGROUND = '#e8eaed';
  * @param {number} [options.height=800] - Output height in pixels.
  * @param {HTMLCanvasElement} [options.canvas] - Canvas to draw into (a new one otherwise).
  * @param {boolean} [options.antialias=true] - MSAA; off is ~25% faster on software GL.
- * @param {?import('three').Texture} [options.environment] - The baked environment
- *   (environment.js `loadEnvironment`); prefiltered now when null.
+ * @param {?import('./environment.js').BakedEnvironment} [options.environment] - The baked
+ *   environment (environment.js `loadEnvironment`); prefiltered now when null.
  * @return {RenderContext}
  * @throws {ThumbnailError} reason `render_error` when WebGL is unavailable.
  */

@@ -13,7 +13,7 @@ WARM_SCRIPT = """async () => {
     const three = await import('three');
     const r = await import('/static/batch_thumbs/renderer.js');
     const {loadEnvironment} = await import('/static/batch_thumbs/environment.js');
-    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).texture});
+    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).baked});
     const first = await r.warmUp(context);
     const gl = context.renderer.getContext();
     const pixel = (x, y) => {
@@ -69,7 +69,7 @@ KEEP_SCRIPT = """async () => {
     const three = await import('three');
     const r = await import('/static/batch_thumbs/renderer.js');
     const {loadEnvironment} = await import('/static/batch_thumbs/environment.js');
-    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).texture});
+    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).baked});
     const camera = new three.PerspectiveCamera(45, 1.6, 0.1, 10);
     camera.position.set(0, 0, 4);
     const vertexShader = 'varying vec2 vUv; void main() { vUv = uv; '
@@ -123,7 +123,7 @@ DROP_SCRIPT = """async () => {
     const three = await import('three');
     const r = await import('/static/batch_thumbs/renderer.js');
     const {loadEnvironment} = await import('/static/batch_thumbs/environment.js');
-    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).texture});
+    const context = r.createRenderer({width: 320, height: 200, environment: (await loadEnvironment()).baked});
     const camera = new three.PerspectiveCamera(45, 1.6, 0.1, 10);
     camera.position.set(0, 0, 4);
     const map = new three.Texture(await createImageBitmap(new ImageData(new Uint8ClampedArray(4 * 64), 8, 8)));
