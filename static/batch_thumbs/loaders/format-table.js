@@ -4,6 +4,9 @@
  * The page keeps no list of its own; until configured, nothing is ranked or sniffed.
  */
 
+/** The neutral colour of a mesh whose file gives it none (STL, PLY, default materials). */
+const UNTEXTURED_COLOR = 0x8c95a5;
+
 const _table = { byType: new Map(), splatPly: { properties: [], elements: [] } };
 
 /**
@@ -48,4 +51,4 @@ function isSplatPlyHeader( header ) {
 
 }
 
-export { configureFormats, formatEntry, isSplatPlyHeader };
+export { configureFormats, formatEntry, isSplatPlyHeader, UNTEXTURED_COLOR };

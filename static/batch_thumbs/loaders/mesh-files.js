@@ -10,10 +10,9 @@ import { toCreasedNormals } from 'three/addons/utils/BufferGeometryUtils.js';
 
 import { EmptySceneError, LoadError, Reason, UnsupportedFormatError } from '../errors.js';
 import { displayName, headText } from './context.js';
-import { isSplatPlyHeader } from './format-table.js';
+import { UNTEXTURED_COLOR, isSplatPlyHeader } from './format-table.js';
 
 /** Colour for formats without materials (STL, PLY): contrasts with light and dark backgrounds. */
-const UNTEXTURED_COLOR = 0x8c95a5;
 
 /**
  * Three.js is Y-up; STL, 3MF and AMF are Z-up (3D printing): turn such a model upright.
@@ -230,4 +229,4 @@ async function loadPly( context ) {
 
 }
 
-export { UNTEXTURED_COLOR, loadPly, loadStl, plyHeader, zUpToYUp };
+export { loadPly, loadStl, plyHeader, zUpToYUp };

@@ -14,14 +14,8 @@ import { disposeObject } from '../dispose.js';
 import { LoadError, Reason, UnsupportedFormatError, cleanMessage, toThumbnailError } from '../errors.js';
 import { abortable, createDeadline, reasonOf, throwIfAborted } from '../signals.js';
 import { createLoadContext } from './context.js';
-import { formatEntry } from './format-table.js';
+import { UNTEXTURED_COLOR, formatEntry } from './format-table.js';
 import { loadGltf } from './gltf.js';
-import { loadGltf1 } from './gltf1.js';
-import { loadObj } from './obj.js';
-import { loadFbx } from './fbx.js';
-import { UNTEXTURED_COLOR, loadPly, loadStl } from './mesh-files.js';
-import { load3ds, load3mf, loadAmf, loadDae, loadUsdz, loadVox } from './three-formats.js';
-import { loadSplat } from './splat.js';
 
 /** Default time budget for one load, in milliseconds. */
 const DEFAULT_TIMEOUT_MS = 60000;
@@ -345,20 +339,34 @@ function toLoadError( error ) {
 
 }
 
+/**
+ * A loader whose module is imported the first time an asset needs it: a page starts with
+ * glTF's loaders only (most of a gallery), not the ~600 KB of every other format's.
+ *
+ * @param {string} module - Relative to this module.
+ * @param {string} name - The load function it exports.
+ * @return {function(import('./context.js').LoadContext): Promise<LoadedModel>}
+ */
+function onDemand( module, name ) {
+
+	return async ( context ) => ( await import( module ) )[ name ]( context );
+
+}
+
 registerLoader( 'GLB', loadGltf );
 registerLoader( 'GLTF2', loadGltf );
-registerLoader( 'GLTF1', loadGltf1 );
-registerLoader( 'OBJ', loadObj );
-registerLoader( 'FBX', loadFbx );
-registerLoader( 'STL', loadStl );
-registerLoader( 'PLY', loadPly );
-registerLoader( 'USDZ', loadUsdz );
-registerLoader( 'VOX', loadVox );
-registerLoader( 'DAE', loadDae );
-registerLoader( '3DS', load3ds );
-registerLoader( '3MF', load3mf );
-registerLoader( 'AMF', loadAmf );
-for ( const type of [ 'SPZ', 'SPLAT', 'KSPLAT', 'SOG', 'SPLAT_PLY' ] ) registerLoader( type, loadSplat );
+registerLoader( 'GLTF1', onDemand( './gltf1.js', 'loadGltf1' ) );
+registerLoader( 'OBJ', onDemand( './obj.js', 'loadObj' ) );
+registerLoader( 'FBX', onDemand( './fbx.js', 'loadFbx' ) );
+registerLoader( 'STL', onDemand( './mesh-files.js', 'loadStl' ) );
+registerLoader( 'PLY', onDemand( './mesh-files.js', 'loadPly' ) );
+registerLoader( 'USDZ', onDemand( './three-formats.js', 'loadUsdz' ) );
+registerLoader( 'VOX', onDemand( './three-formats.js', 'loadVox' ) );
+registerLoader( 'DAE', onDemand( './three-formats.js', 'loadDae' ) );
+registerLoader( '3DS', onDemand( './three-formats.js', 'load3ds' ) );
+registerLoader( '3MF', onDemand( './three-formats.js', 'load3mf' ) );
+registerLoader( 'AMF', onDemand( './three-formats.js', 'loadAmf' ) );
+for ( const type of [ 'SPZ', 'SPLAT', 'KSPLAT', 'SOG', 'SPLAT_PLY' ] ) registerLoader( type, onDemand( './splat.js', 'loadSplat' ) );
 
 export {
 	DEFAULT_TIMEOUT_MS,
