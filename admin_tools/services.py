@@ -1,6 +1,7 @@
 """Write-side of thumbnail work. The only code that stores thumbnails; claims are in runs.py."""
 
 import logging
+import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,12 +65,27 @@ _executor = None
 _executor_lock = threading.Lock()
 
 
+# The derivatives thread's nice value: their encodes (~70 ms of CPU per upload) wait while the
+# renderers, the uploads and the API want the CPU, so they are made in its idle time.
+BACKGROUND_NICENESS = 10
+
+
+def _lower_priority():
+    """Make this thread (a task of its own on Linux) nicer than the rest of the process."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: same priority as before
+        pass
+
+
 def _background() -> ThreadPoolExecutor:
     """One worker per process: the extra sizes queue behind each other, never behind uploads."""
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnail-derivatives")
+            _executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="thumbnail-derivatives", initializer=_lower_priority
+            )
         return _executor
 
 

@@ -395,4 +395,4 @@ function queryString( query ) {
 
 }
 
-export { ApiError, createApiClient };
+export { ApiError, createApiClient, dataUrlOf };

@@ -2,6 +2,8 @@
  * Capture: render and read the canvas back in the same task, and refuse blank pictures.
  *
  * The renderer keeps `preserveDrawingBuffer`, so the JPEG is exactly the frame just drawn.
+ * `canvas.toBlob` copies the frame at once and encodes it off the page's main thread, so the
+ * next asset may draw into the canvas while this one's JPEG is still being made.
  * `analyseImage`, `assertNotBlank`, `measureSubject` and `qualityRecord` are pure (image data in,
  * numbers out). The quality record says whether a capture that passed the blank check is still
  * doubtful (a black silhouette, a subject in the background's colour, a speck, cut off at the
@@ -47,7 +49,7 @@ function configureQuality( thresholds ) {
  * @param {number} [options.quality=0.85] - JPEG quality 0..1.
  * @param {string} options.background - Background colour as "#rrggbb" (see `parseBackground`),
  *   for blank detection.
- * @return {{dataUrl: string, width: number, height: number, stats: ImageStats, quality: QualityRecord, qualityMs: number,
+ * @return {{image: Promise<Blob>, width: number, height: number, stats: ImageStats, quality: QualityRecord, qualityMs: number,
  *   times: {draw: number, encode: number, sample: number}}} `times`: ms per step of this capture.
  * @throws {BlankCaptureError|ThumbnailError}
  */
@@ -63,7 +65,7 @@ function renderAndCapture( context, scene, camera, { quality = 0.85, background 
 	const gl = renderer.getContext();
 	gl.readPixels( 0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, _pixel );
 	lap( 'draw' );
-	const dataUrl = canvas.toDataURL( 'image/jpeg', quality );
+	const image = encodeJpeg( canvas, quality );
 	lap( 'encode' );
 	const sample = sampleCanvas( canvas );
 	const stats = analyseImage( sample, background );
@@ -71,7 +73,28 @@ function renderAndCapture( context, scene, camera, { quality = 0.85, background 
 	lap( 'sample' );
 	const record = qualityRecord( measureSubject( sample, background ), _thresholds );
 	const qualityMs = sinceLap();
-	return { dataUrl, width: canvas.width, height: canvas.height, stats, quality: record, qualityMs, times };
+	return { image, width: canvas.width, height: canvas.height, stats, quality: record, qualityMs, times };
+
+}
+
+/**
+ * The canvas as a JPEG: the frame is copied now, the encoding finishes later.
+ *
+ * @param {HTMLCanvasElement} canvas
+ * @param {number} quality - 0..1.
+ * @return {Promise<Blob>}
+ * @throws {ThumbnailError} reason `render_error` (through the promise) when nothing came out.
+ */
+function encodeJpeg( canvas, quality ) {
+
+	const encoded = new Promise( ( resolve, reject ) => canvas.toBlob( ( blob ) => {
+
+		if ( blob && blob.size > 0 ) resolve( blob );
+		else reject( new ThumbnailError( Reason.RENDER_ERROR, 'The capture could not be encoded as JPEG' ) );
+
+	}, 'image/jpeg', quality ) );
+	encoded.catch( () => undefined ); // Whoever awaits it sees the error; a dropped capture does not warn.
+	return encoded;
 
 }
 

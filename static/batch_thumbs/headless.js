@@ -23,7 +23,6 @@ import { configureQuality } from './capture.js';
 import { configurePresentation } from './presentation.js';
 import { processAsset } from './pipeline.js';
 import { loadEnvironment } from './environment.js';
-// A namespace import: `warmUp` is used only where renderer.js exports it.
 import * as rendering from './renderer.js';
 
 const _state = {
@@ -58,9 +57,10 @@ const _state = {
  * @param {number} [config.maxAssetBytes] - Per-asset byte cap; defaults to the page config's.
  * @param {Object} [config.quality] - Quality thresholds; default the page config's.
  * @param {Object} [config.upAxis] - Default up axis per format; default the page config's.
- * @param {boolean} [config.warmUp=true] - Compile the common shader programs now (renderer.js
- *   `warmUp`, where it exists), so the first asset does not pay for them. A page is set up
- *   while the runner claims its first batch, so this costs the first thumbnail nothing extra.
+ * @param {boolean} [config.warmUp=false] - Compile and draw the common shader programs now
+ *   (renderer.js `warmUp`). Off by default: with the baked environment a fresh page's first
+ *   draw is a few hundred ms, and the warm-up (0.5 s on SwiftShader) made the first thumbnail
+ *   later, not sooner (bench/README.md "warmUp()").
  * @return {Promise<{rendererString: string, maxTextureSize: number, width: number, height: number, warmUp: ?{ms: number, programs: number},
  *   environment: 'baked'|'generated', environmentNote?: string}>} `environmentNote`: why the baked
  *   environment was not used (environment.js), when it was not.
@@ -108,7 +108,7 @@ async function setup( config = {} ) {
 	} );
 	_state.options = { ...settings, runnerId: String( config.runnerId || 'headless' ) };
 
-	const warmed = config.warmUp !== false && typeof rendering.warmUp === 'function'
+	const warmed = config.warmUp === true && typeof rendering.warmUp === 'function'
 		? await rendering.warmUp( _state.context )
 		: null;
 

@@ -6,7 +6,7 @@
  * captured unless this asset's model loaded and framed: a failed load can never produce a
  * picture of the previous model.
  */
-import { ApiError } from './api-client.js';
+import { ApiError, dataUrlOf } from './api-client.js';
 import { readPageConfig, renderSettings } from './config.js';
 import { AbortError, Reason, ThumbnailError, toThumbnailError } from './errors.js';
 import { loadAsset } from './loaders/registry.js';
@@ -38,8 +38,9 @@ import { textureCap } from './texture-cap.js';
  * @property {Object<string, number>} timings - Per stage, in ms: `load` (fetch + parse), `frame`,
  *   `render` (all of the first take: the steps below and the loader's own wait), within it
  *   `decode`, `cap` (texture downscale), `textures` (upload), `compile`, `frames`, `draw`,
- *   `encode` (readback + JPEG + base64), `sample` (blank check); `quality`, `review`,
- *   `render1`… (later takes), `upload`.
+ *   `encode` (the frame copied for its JPEG), `sample` (blank check); `quality`, `review`,
+ *   `render1`… (later takes), `upload` (within it `jpeg`: the wait for the JPEG encode, which
+ *   runs while the next asset renders).
  * @property {number} [texturesCapped] - Images downscaled to the texture cap (texture-cap.js).
  * @property {boolean} [fatal] - The run cannot continue (authentication lost).
  * @property {number} [attempts] - Failure count recorded by the server.
@@ -185,7 +186,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 			reviewing = reviewing || Boolean( review && ( ! options.reviewFlaggedOnly || capture.quality.flags.length > 0 ) );
 			if ( ! reviewing ) break;
 			stage( 'review', { take } );
-			const decision = await review( { asset, format, dataUrl: capture.dataUrl, quality: capture.quality, framing, take, signal } );
+			const decision = await review( { asset, format, dataUrl: await dataUrlOf( await capture.image ), quality: capture.quality, framing, take, signal } );
 			throwIfAborted( signal );
 			mark( 'review' );
 			if ( decision === 'accept' ) break;
@@ -209,7 +210,7 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		result.height = capture.height;
 		result.coverage = Math.round( capture.stats.coverage * 1000 ) / 1000;
 		result.quality = capture.quality;
-		if ( options.returnImage ) result.dataUrl = capture.dataUrl;
+		if ( options.returnImage ) result.dataUrl = await dataUrlOf( await capture.image );
 		const turned = turnedRotation( root );
 		const orientation = root.userData.orientation;
 		let turntable = null; // Opt-in (turntable.js): the orbit is rendered while the scene exists.
@@ -238,6 +239,9 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 		if ( upload ) {
 
 			stage( 'upload' );
+			const encoding = performance.now();
+			await capture.image.catch( () => undefined ); // uploadCapture raises its error.
+			timings.jpeg = Math.round( performance.now() - encoding );
 			const stored = await uploadCapture( api, assetId, capture, {
 				signal,
 				runnerId: settings.runnerId,
@@ -321,15 +325,16 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
  *
  * @param {import('./api-client.js').ApiClient} api
  * @param {string} assetId
- * @param {{dataUrl: string}} capture
+ * @param {{image: Promise<Blob>}} capture
  * @param {{signal?: AbortSignal, runnerId: string, renderer: string, renderSettings: Object}} params
  * @return {Promise<Object>}
  */
 async function uploadCapture( api, assetId, capture, { signal, runnerId, renderer, renderSettings } ) {
 
+	const image = await capture.image; // A JPEG that did not come out is the render's failure.
 	try {
 
-		return await api.uploadThumbnail( assetId, { thumbnailBase64: capture.dataUrl, runnerId, renderer, renderSettings }, signal );
+		return await api.uploadThumbnail( assetId, { image, runnerId, renderer, renderSettings }, signal );
 
 	} catch ( error ) {
 
