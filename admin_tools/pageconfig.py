@@ -13,7 +13,7 @@ from django.urls import reverse
 from icosa import formats
 
 from .brush_assets import brush_assets_url
-from .importmap import decoder_paths
+from .importmap import decoder_paths, environment_url
 from .turntable import page_settings as turntable_settings
 
 #: Smallest and largest render side, in pixels.
@@ -46,12 +46,13 @@ def render_defaults() -> dict:
 
 
 def renderer_inputs() -> dict:
-    """What the loaders read: decoder folders, the format table, the per-asset byte cap, the
+    """What the loaders read: decoder folders, the baked environment, the format table, the per-asset byte cap, the
     texture cap (None: derived from the render size), where the Open Brush brush assets are
     (None: brush materials use the fallback), the default up axis per format and the quality
     thresholds that flag a capture for review."""
     return {
         "decoders": decoder_paths(),
+        "environmentUrl": environment_url(),
         "formats": formats.page_config(),
         "maxAssetBytes": settings.THUMBNAIL_MAX_ASSET_BYTES,
         "textureCap": settings.THUMBNAIL_TEXTURE_CAP,

@@ -75,7 +75,7 @@ async function setup( config = {} ) {
 	const { width, height } = settings;
 	if ( ! _state.context ) {
 
-		const loaded = await loadEnvironment();
+		const loaded = await loadEnvironment( page.environmentUrl ? { url: page.environmentUrl } : {} );
 		_state.environmentNote = loaded.note;
 		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false, environment: loaded.baked } );
 		const container = config.container || document.getElementById( 'batch-thumbs-headless' ) || document.body;

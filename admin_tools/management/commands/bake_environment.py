@@ -18,7 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.templatetags.static import static
 from django.urls import reverse
 
-ENVIRONMENT_FILE = Path("batch_thumbs") / "environment" / "room.bin"
+from admin_tools.importmap import ENVIRONMENT_FILE
+
 BAKE_SCRIPT = """async ({module}) => {
     const environment = await import(module);
     const {header, bytes} = environment.bakeEnvironment();
