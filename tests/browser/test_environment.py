@@ -101,11 +101,15 @@ REFUSE_SCRIPT = """async () => {
 }"""
 
 
-def open_headless(browser, live_server):
+def in_headless_page(browser, live_server, script):
+    """What ``script`` returns in a fresh headless page."""
     context = browser.new_context()
-    page = context.new_page()
-    page.goto(live_server.url + reverse("batch_thumbs:headless"))
-    return context, page
+    try:
+        page = context.new_page()
+        page.goto(live_server.url + reverse("batch_thumbs:headless"))
+        return page.evaluate(script)
+    finally:
+        context.close()
 
 
 def as_image(flat):
@@ -113,11 +117,7 @@ def as_image(flat):
 
 
 def test_the_baked_environment_lights_every_surface_as_the_prefilter_does(browser, live_server):
-    context, page = open_headless(browser, live_server)
-    try:
-        out = page.evaluate(COMPARE_SCRIPT)
-    finally:
-        context.close()
+    out = in_headless_page(browser, live_server, COMPARE_SCRIPT)
 
     assert out["source"] == "baked", out["note"]
     assert out["note"] == ""
@@ -132,22 +132,14 @@ def test_the_baked_environment_lights_every_surface_as_the_prefilter_does(browse
 
 
 def test_the_headless_page_starts_with_the_baked_environment(browser, live_server):
-    context, page = open_headless(browser, live_server)
-    try:
-        info = page.evaluate(SETUP_SCRIPT)
-    finally:
-        context.close()
+    info = in_headless_page(browser, live_server, SETUP_SCRIPT)
 
     assert info["environment"] == "baked"
     assert "environmentNote" not in info
 
 
 def test_a_damaged_missing_or_outdated_file_is_refused_with_its_reason(browser, live_server):
-    context, page = open_headless(browser, live_server)
-    try:
-        notes = page.evaluate(REFUSE_SCRIPT)
-    finally:
-        context.close()
+    notes = in_headless_page(browser, live_server, REFUSE_SCRIPT)
 
     assert not any(entry["texture"] for entry in notes.values()), notes
     assert "r150" in notes["other_three"]["note"] and "bake_environment" in notes["other_three"]["note"]
