@@ -9,15 +9,18 @@ transactional tests.
 
 import asyncio
 import json
+from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management.base import BaseCommand
 from django.test import Client
 
 from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailRunAsset, ThumbnailVersion
 from admin_tools.runner import Runner, RunOptions
 from admin_tools.runner.browser import PageCrashed, PageHung
 from admin_tools.runner.client import ApiError, AuthError, ThumbnailApi
+from admin_tools.runner.console import CommandListener
 from admin_tools.runner.summary import DONE, EXIT_UNUSABLE, FAILED, SKIPPED
 from icosa.models import Asset, Format
 
@@ -148,7 +151,10 @@ class FakePage:
             f"/admin/assets/{asset_id}/thumbnail",
             body={"thumbnail_base64": b64(make_image((512, 320))), "runner_id": self.config["runnerId"]},
         )
-        return {"status": DONE, "thumbnailUrl": stored["thumbnail_url"], "ms": 5}
+        result = {"status": DONE, "thumbnailUrl": stored["thumbnail_url"], "ms": 5}
+        if outcome == "turntable refused":
+            result["turntableError"] = "Turntable not stored: HTTP 422: frame refused"
+        return result
 
     async def abort(self, message="", *, asset_id=None, timeout=3):
         return False
@@ -186,7 +192,7 @@ def make_assets(*names):
     return assets
 
 
-def run(staff_user, script=None, **options):
+def run(staff_user, script=None, *, listener=None, **options):
     FakePage.script = script or {}
     defaults = dict(
         server="http://testserver",
@@ -197,7 +203,7 @@ def run(staff_user, script=None, **options):
         module_url="/static/batch_thumbs/headless.js",
         batch_size=2,
     )
-    runner = FakeRunner(RunOptions(**{**defaults, **options}))
+    runner = FakeRunner(RunOptions(**{**defaults, **options}), listener=listener)
     return runner, runner.run()
 
 
@@ -228,6 +234,22 @@ def test_a_skipped_asset_is_released_at_once_and_not_offered_to_the_run_again(st
     assert [name for _, name in FakePage.log] == ["skipped", "done"]
     assert not ThumbnailClaim.objects.exists()
     assert not ThumbnailFailure.objects.exists()
+
+
+def test_a_refused_turntable_is_printed_and_reported_while_the_still_counts_as_done(staff_user):
+    """The page stores the still and says why the turntable was not (turntable.js); the
+    console prints that as a warning and the JSON report keeps it per asset."""
+    make_assets("spinning", "plain")
+    command = BaseCommand(stdout=StringIO(), stderr=StringIO())
+    listener = CommandListener(command, verbosity=1)
+    _, summary = run(staff_user, {"spinning": "turntable refused"}, listener=listener)
+
+    assert summary.done == 2
+    errors = command.stderr.getvalue()
+    assert "'spinning': Turntable not stored: HTTP 422: frame refused" in errors
+    assert "plain" not in errors
+    reported = {entry["name"]: entry["turntable_error"] for entry in summary.to_dict()["assets"]}
+    assert reported == {"spinning": "Turntable not stored: HTTP 422: frame refused", "plain": ""}
 
 
 def test_a_failure_is_recorded_once_and_the_run_moves_on(staff_user):

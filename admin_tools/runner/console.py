@@ -62,6 +62,8 @@ class CommandListener(RunListener):
             if self.verbosity >= 2 and result.thumbnail_url:
                 text += f" → {result.thumbnail_url}"
             self._write(text, style.SUCCESS)
+            if result.turntable_error:
+                self._write(f"{head}: {result.turntable_error}", style.WARNING, error=True)
         elif result.status == FAILED:
             detail = f" ({result.detail})" if result.detail else ""
             self._write(f"{head}: failed, {result.reason}{detail}", style.ERROR, error=True)

@@ -30,6 +30,7 @@ class AssetResult:
     worker: int = 0
     attempts: int = 0
     timings: dict = field(default_factory=dict)
+    turntable_error: str = ""  # why no turntable preview was stored (the still was)
     at: float = 0.0  # seconds from the start of the run to this result
 
     @classmethod
@@ -45,6 +46,7 @@ class AssetResult:
             worker=worker,
             attempts=int(result.get("attempts") or 0),
             timings=dict(result.get("timings") or {}),
+            turntable_error=result.get("turntableError") or "",
         )
 
 
