@@ -20,6 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.processes import descendants  # noqa: E402, F401  (the scripts use common.descendants)
+
 RESULTS_DIR = ROOT / "bench" / "results"
 PYTHON = sys.executable
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -652,24 +657,6 @@ def image_quality(path):
         "subject_luma": round(luma, 1) if luma is not None else None,
         "background": "#" + "".join(f"{c:02x}" for c in background),
     }
-
-
-def descendants(pid):
-    """Process ids below ``pid`` (Chromium's browser, GPU and renderer processes), from /proc."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def fresh_sqlite(name, media_root):

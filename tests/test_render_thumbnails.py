@@ -26,6 +26,7 @@ from icosa.demo import write_demo_models
 from icosa.models import Asset
 
 from .conftest import import_fixture, start_ids_above_2_53, token_file
+from .fixtures.processes import descendants
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -94,24 +95,6 @@ def start_runner(server, token, *args):
 
 def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def descendants(pid):
-    """Process ids below ``pid`` (Chromium runs in its own process group)."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def cmdline(pid):

@@ -59,27 +59,54 @@ function prefilterRoom( renderer ) {
  * The baked environment's texels, when there is a file for this three.js.
  *
  * @param {Object} [options]
- * @param {string} [options.url] - Where the baked file is (default: next to this module).
+ * @param {?string} [options.url] - Where the baked file is (the page config's `environmentUrl`;
+ *   next to this module when empty).
  * @return {Promise<{baked: ?BakedEnvironment, note: string}>} `note` says why there is none:
  *   the file is missing, damaged or baked for another three.js revision.
  */
-async function loadEnvironment( { url = BAKED_ENVIRONMENT_URL } = {} ) {
+async function loadEnvironment( { url = null } = {} ) {
 
 	let bytes;
 	try {
 
-		const response = await fetch( url, { credentials: 'same-origin' } );
-		if ( ! response.ok ) return { baked: null, note: `HTTP ${response.status} for the baked environment` };
-		const stream = response.body.pipeThrough( new DecompressionStream( 'gzip' ) );
-		bytes = new Uint8Array( await new Response( stream ).arrayBuffer() );
+		bytes = await readBakedFile( url || BAKED_ENVIRONMENT_URL );
 
 	} catch ( error ) {
 
-		return { baked: null, note: `The baked environment could not be read: ${error.message}` };
+		return { baked: null, note: error.message };
 
 	}
 
 	return decodeEnvironment( bytes );
+
+}
+
+/**
+ * A baked file's bytes, un-gzipped (what `decodeEnvironment` reads).
+ *
+ * @param {string} url
+ * @return {Promise<Uint8Array>}
+ * @throws {Error} Saying what went wrong, for the note.
+ */
+async function readBakedFile( url ) {
+
+	const unreadable = ( error ) => new Error( `The baked environment could not be read: ${error.message}` );
+	const response = await fetch( url, { credentials: 'same-origin' } ).catch( ( error ) => {
+
+		throw unreadable( error );
+
+	} );
+	if ( ! response.ok ) throw new Error( `HTTP ${response.status} for the baked environment` );
+	try {
+
+		const stream = response.body.pipeThrough( new DecompressionStream( 'gzip' ) );
+		return new Uint8Array( await new Response( stream ).arrayBuffer() );
+
+	} catch ( error ) {
+
+		throw unreadable( error );
+
+	}
 
 }
 
@@ -288,4 +315,5 @@ export {
 	decodeEnvironment,
 	environmentTexture,
 	loadEnvironment,
+	readBakedFile,
 };

@@ -75,7 +75,7 @@ async function setup( config = {} ) {
 	const { width, height } = settings;
 	if ( ! _state.context ) {
 
-		const loaded = await loadEnvironment( page.environmentUrl ? { url: page.environmentUrl } : {} );
+		const loaded = await loadEnvironment( { url: page.environmentUrl } );
 		_state.environmentNote = loaded.note;
 		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false, environment: loaded.baked } );
 		const container = config.container || document.getElementById( 'batch-thumbs-headless' ) || document.body;
@@ -108,9 +108,7 @@ async function setup( config = {} ) {
 	} );
 	_state.options = { ...settings, runnerId: String( config.runnerId || 'headless' ) };
 
-	const warmed = config.warmUp === true && typeof rendering.warmUp === 'function'
-		? await rendering.warmUp( _state.context )
-		: null;
+	const warmed = config.warmUp === true ? await rendering.warmUp( _state.context ) : null;
 
 	return {
 		rendererString: _state.context.rendererString,

@@ -156,7 +156,7 @@ class GeneratorPage {
 
 		try {
 
-			const loaded = await loadEnvironment( this.config.environmentUrl ? { url: this.config.environmentUrl } : {} );
+			const loaded = await loadEnvironment( { url: this.config.environmentUrl } );
 			if ( loaded.note ) console.warn( loaded.note );
 			this.context = createRenderer( { width: this._settings().width, height: this._settings().height, environment: loaded.baked } );
 

@@ -240,9 +240,9 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
 
 			stage( 'upload' );
 			const encoding = performance.now();
-			await capture.image.catch( () => undefined ); // uploadCapture raises its error.
+			const image = await capture.image; // A JPEG that did not come out is the render's failure.
 			timings.jpeg = Math.round( performance.now() - encoding );
-			const stored = await uploadCapture( api, assetId, capture, {
+			const stored = await uploadCapture( api, assetId, image, {
 				signal,
 				runnerId: settings.runnerId,
 				renderer: context.rendererString,
@@ -325,13 +325,12 @@ async function processAsset( { asset, renderer: context, api, options = {}, sign
  *
  * @param {import('./api-client.js').ApiClient} api
  * @param {string} assetId
- * @param {{image: Promise<Blob>}} capture
+ * @param {Blob} image - The capture's JPEG.
  * @param {{signal?: AbortSignal, runnerId: string, renderer: string, renderSettings: Object}} params
  * @return {Promise<Object>}
  */
-async function uploadCapture( api, assetId, capture, { signal, runnerId, renderer, renderSettings } ) {
+async function uploadCapture( api, assetId, image, { signal, runnerId, renderer, renderSettings } ) {
 
-	const image = await capture.image; // A JPEG that did not come out is the render's failure.
 	try {
 
 		return await api.uploadThumbnail( assetId, { image, runnerId, renderer, renderSettings }, signal );

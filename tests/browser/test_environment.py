@@ -69,9 +69,7 @@ SETUP_SCRIPT = """async () => {
 
 REFUSE_SCRIPT = """async () => {
     const e = await import('/static/batch_thumbs/environment.js');
-    const response = await fetch(e.BAKED_ENVIRONMENT_URL);
-    const stream = response.body.pipeThrough(new DecompressionStream('gzip'));
-    const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    const bytes = await e.readBakedFile(e.BAKED_ENVIRONMENT_URL);
     const length = new DataView(bytes.buffer).getUint32(0, true);
     const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
     const withHeader = (changes) => {

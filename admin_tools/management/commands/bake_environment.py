@@ -20,12 +20,12 @@ from django.urls import reverse
 
 from admin_tools.importmap import ENVIRONMENT_FILE
 
-BAKE_SCRIPT = """async ({module}) => {
+BAKE_SCRIPT = """async ({module, apiClient}) => {
     const environment = await import(module);
+    const {dataUrlOf} = await import(apiClient);
     const {header, bytes} = environment.bakeEnvironment();
-    let binary = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return {header, data: btoa(binary)};
+    const url = await dataUrlOf(new Blob([bytes], {type: 'application/octet-stream'}));
+    return {header, data: url.slice(url.indexOf(',') + 1)};
 }"""
 
 
@@ -84,8 +84,11 @@ class Command(BaseCommand):
             response = await page.goto(server_url + reverse("batch_thumbs:headless"), wait_until="load")
             if response is not None and not response.ok:
                 raise CommandError(f"The headless page answered HTTP {response.status}")
-            module = server_url + static("batch_thumbs/environment.js")
-            return await page.evaluate(BAKE_SCRIPT, {"module": module})
+            modules = {
+                "module": server_url + static("batch_thumbs/environment.js"),
+                "apiClient": server_url + static("batch_thumbs/api-client.js"),
+            }
+            return await page.evaluate(BAKE_SCRIPT, modules)
         except PlaywrightError as error:
             raise CommandError(f"The bake failed in the browser: {first_line(error)}") from None
         finally:
