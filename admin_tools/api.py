@@ -14,7 +14,8 @@ from icosa.jwt_auth import StaffJWTAuth
 from icosa.models import Asset
 
 from . import fleet, runs, selectors, services, turntable
-from .filters import WorkFilters, parse_asset_id, parse_asset_ids
+from .filters import WorkFilters
+from .ids import parse_asset_id, parse_asset_ids
 from .images import ALLOWED_MIME_TYPES, ImageRejected, ImageTooLarge, ImageTypeUnsupported, refuse_oversize
 from .models import ThumbnailSelection, ThumbnailVersion
 from .pageconfig import MAX_BATCH
@@ -23,7 +24,7 @@ from .reasons import FAILURE_REASONS
 
 router = Router(tags=["thumbnails"], auth=StaffJWTAuth())
 
-# Most bytes of JSON a version's render settings may hold (ids are capped in filters.MAX_IDS).
+# Most bytes of JSON a version's render settings may hold (ids are capped in ids.MAX_IDS).
 MAX_RENDER_SETTINGS_BYTES = 16 * 1024
 
 

@@ -1,48 +1,13 @@
-"""The work filters and the asset-id type, shared by the listing, the claim and the command.
+"""The work filters, shared by the listing, the claim and the command.
 
 One schema names every filter once: ``GET missing-thumbnails`` and ``POST claim`` extend it,
 ``render_thumbnails`` validates its options through it, and the runner sends its fields as
 they are to either endpoint.
 """
 
-import re
-from collections.abc import Iterable
-
 from django.utils.dateparse import parse_date, parse_datetime
 from ninja import Field, Schema
 from pydantic import field_validator
-
-_ASSET_ID = re.compile(r"[0-9]{1,19}")
-_MAX_ID = 2**63 - 1
-#: Most ids one request may name, counted after splitting "1,2,3" (a bigger set is a saved
-#: selection, which the claim expands in SQL).
-MAX_IDS = 10000
-
-
-def parse_asset_id(text) -> int | None:
-    """An asset id from text, or None: ASCII digits within a signed 64-bit integer
-    (str.isdigit also accepts characters such as '²' that int() refuses)."""
-    text = str(text).strip()
-    if not _ASSET_ID.fullmatch(text) or int(text) > _MAX_ID:
-        return None
-    return int(text)
-
-
-def parse_asset_ids(values: Iterable) -> list[int]:
-    """Ids from comma-separated and/or repeated values; ValueError names the first bad one."""
-    ids = []
-    for value in values or []:
-        for part in str(value).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            asset_id = parse_asset_id(part)
-            if asset_id is None:
-                raise ValueError(f"'{part}' is not an asset id")
-            ids.append(asset_id)
-            if len(ids) > MAX_IDS:
-                raise ValueError(f"at most {MAX_IDS} ids per request")
-    return ids
 
 
 def check_iso(value: str | None) -> str | None:
@@ -81,4 +46,4 @@ class WorkFilters(Schema):
 #: The filter names, for clients that pass them on (the runner, the command).
 FILTER_NAMES = tuple(WorkFilters.model_fields)
 
-__all__ = ["FILTER_NAMES", "MAX_IDS", "WorkFilters", "check_iso", "parse_asset_id", "parse_asset_ids"]
+__all__ = ["FILTER_NAMES", "WorkFilters", "check_iso"]

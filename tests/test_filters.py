@@ -3,7 +3,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from admin_tools.filters import FILTER_NAMES, WorkFilters, parse_asset_id, parse_asset_ids
+from admin_tools.filters import FILTER_NAMES, WorkFilters
+from admin_tools.ids import parse_asset_id, parse_asset_ids
 from admin_tools.reasons import FAILURE_REASONS
 
 

@@ -69,6 +69,9 @@ class FakeSession:
         self.launches += 1
         FakeSession.events.append(("launch", FakeSession.all.index(self)))
 
+    async def open_spare(self):
+        self.spares = getattr(self, "spares", 0) + 1
+
     async def ensure(self):
         if self.connected:
             return False

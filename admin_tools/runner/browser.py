@@ -38,11 +38,14 @@ COMMON_FLAGS = (
     "--disable-backgrounding-occluded-windows",
     "--disable-dev-shm-usage",
 )
-# WebGL on the CPU: ANGLE on SwiftShader's Vulkan, no GPU needed.
+# WebGL on the CPU: ANGLE on SwiftShader's Vulkan, no GPU needed. The page's compositing stays
+# in software: on SwiftShader it gains nothing, and setting it up delays the first WebGL
+# context by most of a second after the launch.
 CPU_FLAGS = (
     "--use-angle=swiftshader",
     "--enable-unsafe-swiftshader",
     "--ignore-gpu-blocklist",
+    "--disable-gpu-compositing",
 )
 # WebGL on a real GPU through ANGLE's Vulkan backend (headless=new keeps the GPU process).
 GPU_FLAGS = (
@@ -141,8 +144,12 @@ class BrowserSession:
     """One Chromium; ``ensure()`` relaunches it when it went away, ``restart()`` on request.
 
     ``driver`` is the shared :class:`PlaywrightDriver`; without one the session starts and
-    stops its own.
+    stops its own. ``open_spare()`` opens a page before any worker needs one (while the run
+    waits for its server), and the next :meth:`new_page` hands it out.
     """
+
+    #: Every worker page's context: one CSS pixel per pixel, no service workers.
+    context_options = {"viewport": {"width": 800, "height": 600}, "device_scale_factor": 1, "service_workers": "block"}
 
     def __init__(self, *, executable_path, gpu=False, driver=None):
         self.executable_path = executable_path
@@ -151,6 +158,7 @@ class BrowserSession:
         self._owns_driver = driver is None
         self.browser = None
         self.launches = 0
+        self._spare = None  # (context, page) opened ahead by open_spare()
         self._lock = asyncio.Lock()
 
     @property
@@ -175,11 +183,31 @@ class BrowserSession:
         self.launches += 1
         return self.browser
 
+    async def new_page(self):
+        """A fresh context and its page: the spare one when this browser has it."""
+        spare, self._spare = self._spare, None
+        if spare is not None and not spare[1].is_closed():
+            return spare
+        context = await self.browser.new_context(**self.context_options)
+        return context, await context.new_page()
+
+    async def open_spare(self):
+        """Open the next page now (0.3–0.5 s of a fresh browser). Asking it for WebGL would
+        only wait: the GPU process gets ready by itself in the second after the launch.
+
+        Any trouble is left for the page that opens for real, which reports it."""
+        try:
+            context = await self.browser.new_context(**self.context_options)
+            self._spare = (context, await context.new_page())
+        except PlaywrightError:
+            pass
+
     async def ensure(self):
         """Make sure a browser is running; returns True when it had to be launched again."""
         async with self._lock:
             if self.connected:
                 return False
+            self._spare = None
             if self.browser is not None:
                 await _quietly(self.browser.close())
             await self.start()
@@ -188,12 +216,14 @@ class BrowserSession:
     async def restart(self):
         """A fresh Chromium (and so a fresh GPU process) in place of this one."""
         async with self._lock:
+            self._spare = None
             if self.browser is not None:
                 await _quietly(self.browser.close(), timeout=15)
                 self.browser = None
             await self.start()
 
     async def stop(self):
+        self._spare = None
         if self.browser is not None:
             await _quietly(self.browser.close(), timeout=15)
             self.browser = None
@@ -203,8 +233,6 @@ class BrowserSession:
 
 class PageWorker:
     """One page in its own browser context, set up once and reused for many models."""
-
-    viewport = {"width": 800, "height": 600}
 
     def __init__(self, session, *, index, page_url, module_url, config):
         self.session = session
@@ -234,12 +262,8 @@ class PageWorker:
         self.crashed = False
         self.models = 0
         self.console_errors = []
-        browser = self.session.browser
         try:
-            self.context = await browser.new_context(
-                viewport=self.viewport, device_scale_factor=1, service_workers="block"
-            )
-            self.page = await self.context.new_page()
+            self.context, self.page = await self.session.new_page()
             self.opened = {"opened": time.monotonic()}
             self.page.on("crash", self._on_crash)
             self.page.on("console", self._on_console)

@@ -81,15 +81,21 @@ class Runner:
     #: Seconds of extra time, beyond --timeout, before a silent page counts as hung.
     hang_grace_seconds = 30.0
 
-    def __init__(self, options: RunOptions, *, listener=None, started=None):
+    def __init__(self, options: RunOptions, *, listener=None, started=None, connect=None):
         """``started``: the ``time.monotonic()`` the run's timings count from (the command's
-        start, so start-up figures include the embedded server); default now."""
-        self.options = options
+        start, so start-up figures include the embedded server); default now.
+
+        ``connect``: a blocking callable, given ``options`` (then only what the browsers need),
+        that returns them complete once the run's server is ready (the command starts its
+        embedded server and mints its token there). The run calls it in a thread while the
+        first Chromium starts, so the start-up costs the slower of the two, not their sum.
+        """
         self.listener = listener or RunListener()
         self.summary = RunSummary(runner_id=options.runner_name, server=options.server, workers=options.workers)
         if started is not None:
             self.summary.started = started
-        self.api = self._client(options.runner_name)
+        self._connect = connect
+        self._bind(options)
         self.driver = None
         self.sessions = []
         self.pages = []
@@ -105,6 +111,12 @@ class Runner:
         self._page_errors = 0
         self._token_time = time.monotonic()
         self._background = set()
+
+    def _bind(self, options):
+        """Take the run's options: its server, its token and what follows from them."""
+        self.options = options
+        self.summary.server = options.server
+        self.api = self._client(options.runner_name)
         self._url_policy = UrlPolicy(options.server)
 
     def _client(self, runner_id):
@@ -125,6 +137,8 @@ class Runner:
     def dry_run(self):
         """List what a run would render with these options; claims nothing."""
         self.summary.dry_run = True
+        if self._connect is not None:
+            self._bind(self._connect(self.options))
         try:
             assets, total = self._list_pending(self.options.limit)
         except AuthError as error:
@@ -155,10 +169,11 @@ class Runner:
         return self.summary
 
     async def _prepare(self):
-        """Check the token, count the work, start Chromium and the pages.
+        """Connect, check the token, count the work, start Chromium and the pages.
 
-        The first browser is launched while the API answers, and each worker's first claim is
-        made while its page opens: the start-up costs the slowest of these, not their sum. The
+        The first browser is launched (and a spare page opened) while the server
+        starts and the API answers, and each worker's first claim is made while its page
+        opens: the start-up costs the slowest of these, not their sum. The
         other workers' browsers and pages start once the first worker has a result
         (:meth:`_start_other`): started together, they would take the CPU from the first
         page's start-up and first shader compiles, and on two cores delay the first thumbnail
@@ -171,7 +186,11 @@ class Runner:
             self.session_class(executable_path=options.chromium, gpu=options.gpu, driver=self.driver)
             for _ in range(options.browser_count)
         ]
-        self._launches = {0: asyncio.create_task(self._launch(self.sessions[0]))}
+        self._launches = {0: asyncio.create_task(self._launch(self.sessions[0], spare=True))}
+        if self._connect is not None:
+            self._bind(await asyncio.to_thread(self._connect, options))
+            self.summary.mark("server ready")
+            options = self.options
         try:
             listing = await asyncio.to_thread(self.api.missing, limit=1, **options.filters)
         except AuthError as error:
@@ -215,11 +234,14 @@ class Runner:
         self._opening = {page.index: asyncio.create_task(self._start_other(page)) for page in self.pages[1:]}
         return True
 
-    async def _launch(self, session):
+    async def _launch(self, session, *, spare=False):
         await session.start()
         if getattr(self.driver, "started_at", None):
             self.summary.mark("playwright started", at=self.driver.started_at)
         self.summary.mark("browser launched")
+        if spare:
+            await session.open_spare()
+            self.summary.mark("spare page ready")
 
     async def _open_first(self, page):
         """The page's browser (launched since the run began), then the page itself."""

@@ -72,7 +72,9 @@ class EmbeddedServer:
 
     An in-memory SQLite database (the test database) only exists on the connection that
     created it, so in that case the server threads share that connection and requests are
-    served one at a time, as Django's ``LiveServerThread`` does.
+    served one at a time, as Django's ``LiveServerThread`` does. That connection is the one of
+    the thread that makes the server (connections are per thread); ``start()`` may then run
+    in another (the runner starts it beside Chromium).
     """
 
     host = "127.0.0.1"
@@ -84,6 +86,10 @@ class EmbeddedServer:
         self.port = port
         self.httpd = None
         self.thread = None
+        self._memory_connections = {
+            conn.alias: conn for conn in connections.all() if conn.vendor == "sqlite" and conn.is_in_memory_db()
+        }
+        self._shared = {}
 
     @property
     def url(self):
@@ -95,7 +101,7 @@ class EmbeddedServer:
                 f"{self.host} is not in ALLOWED_HOSTS; add it (DJANGO_ALLOWED_HOSTS) "
                 "or point --server at a running gallery"
             )
-        shared = {conn.alias: conn for conn in connections.all() if conn.vendor == "sqlite" and conn.is_in_memory_db()}
+        shared = self._memory_connections
         with warnings.catch_warnings():
             # WhiteNoise warns that STATIC_ROOT is missing; the finders serve /static/ here.
             warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
@@ -133,7 +139,7 @@ class EmbeddedServer:
         if self.thread is not None:
             self.thread.join(timeout=10)
             self.thread = None
-        for conn in getattr(self, "_shared", {}).values():
+        for conn in self._shared.values():
             conn.dec_thread_sharing()
         self._shared = {}
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image, ImageDraw, ImageFont
 
-from admin_tools.filters import parse_asset_ids
+from admin_tools.ids import parse_asset_ids
 from admin_tools.models import ThumbnailVersion
 from icosa import formats
 

@@ -1,5 +1,7 @@
 """``manage.py render_thumbnails``: render missing thumbnails in headless Chromium."""
 
+import dataclasses
+import functools
 import json
 import logging
 import os
@@ -17,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from admin_tools.filters import WorkFilters, parse_asset_ids
+from admin_tools.ids import parse_asset_ids
 from admin_tools.pageconfig import MAX_BATCH, RENDER_SIZE_LIMITS, api_base
 from admin_tools.runner import (
     BrowserUnavailable,
@@ -33,7 +35,6 @@ from admin_tools.runner.console import CommandListener, plural, write_summary
 from admin_tools.runner.options import BROWSER_MODES, PER_WORKER, RECYCLE_AFTER, RECYCLE_BROWSER_AFTER
 from admin_tools.runner.summary import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_UNUSABLE
 from admin_tools.turntable import MAX_FRAMES, MIN_FRAMES
-from icosa.jwt_auth import mint_token
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def _ids(value):
 
 class Command(BaseCommand):
     help = "Render missing asset thumbnails in headless Chromium, with the admin page's renderer."
+    # The system checks run in the run's own set-up (``_connect``), beside Chromium starting.
+    requires_system_checks = []
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         # No abbreviations: "--token JWT" must be an error, never a prefix of --token-file.
@@ -247,30 +250,22 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         self._token_user = None
         self._check_options(options)
-        server = (options["server"] or "").rstrip("/")
-        embedded = None
+        remote = (options["server"] or "").rstrip("/")
+        credential = self._remote_token(options) if remote else self._token_user_for(options["user"])
+        embedded = None if remote else EmbeddedServer()
+        connect = functools.partial(self._connect, options, remote=remote, embedded=embedded, credential=credential)
         try:
-            if server:
-                token = self._remote_token(options)
-            else:
-                token = self._local_token(options["user"])
-                embedded = EmbeddedServer()
-                try:
-                    server = embedded.start()
-                except ServerError as error:
-                    raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
-                self.log(f"Serving this project at {server} for the run.", level=2)
-            run_options = self._run_options(options, server=server, token=token)
-            runner = Runner(run_options, listener=None, started=started)
-            runner.summary.mark("server ready" if embedded else "token read")
             if options["dry_run"]:
+                runner = Runner(self._browser_options(options, chromium=""), started=started, connect=connect)
                 return self._dry_run(runner, options)
             try:
-                run_options.chromium = find_chromium(options["chromium"])
+                chromium = find_chromium(options["chromium"])
             except BrowserUnavailable as error:
                 raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
             listener = CommandListener(self, verbosity=self.verbosity)
-            runner.listener = listener
+            runner = Runner(
+                self._browser_options(options, chromium=chromium), listener=listener, started=started, connect=connect
+            )
             try:
                 summary = runner.run()
             finally:
@@ -305,7 +300,7 @@ class Command(BaseCommand):
             raise CommandError("--recycle-browser-after must be 0 or more")
 
     def _remote_token(self, options):
-        """--token-file, then $ICOSA_JWT_TOKEN, then one minted locally for --user."""
+        """--token-file, then $ICOSA_JWT_TOKEN, then the user to mint one for locally (--user)."""
         try:
             token = read_token(options["token_file"], TOKEN_ENV)
         except OSError as error:
@@ -313,14 +308,15 @@ class Command(BaseCommand):
         if token:
             return token
         if options["user"]:
-            return self._local_token(options["user"])
+            return self._token_user_for(options["user"])
         raise CommandError(
             f"--server needs a token: pass --token-file, set ${TOKEN_ENV}, or --user to mint one "
             "here (same JWT_SECRET_KEY as the server)",
             returncode=EXIT_UNUSABLE,
         )
 
-    def _local_token(self, username):
+    def _token_user_for(self, username):
+        """The user this run mints its tokens for: ``--user``, or the first active superuser."""
         users = get_user_model().objects.filter(is_active=True)
         if username:
             user = users.filter(username=username).first()
@@ -334,10 +330,61 @@ class Command(BaseCommand):
                     returncode=EXIT_UNUSABLE,
                 )
         self._token_user = user
-        return mint_token(user=user, minutes=RUNNER_TOKEN_MINUTES, purpose="runner")
+        return user
 
-    def _run_options(self, options, *, server, token):
+    def _browser_options(self, options, *, chromium):
+        """The run's options as far as its browsers need them; ``_connect`` adds the server."""
         width, height = options["size"] or (None, None)
+        runner_name = options["runner_id"] or f"{socket.gethostname()}-{os.getpid()}"
+        return RunOptions(
+            # Known once connected (``_connect``).
+            server="",
+            token="",
+            api_base="",
+            page_url="",
+            module_url="",
+            runner_name=runner_name[:128],
+            limit=options["limit"],
+            batch_size=options["batch_size"],
+            workers=options["workers"],
+            browsers=options["browsers"],
+            timeout=options["timeout"],
+            width=width,
+            height=height,
+            quality=options["quality"],
+            background=options["background"],
+            turntable=options["turntable"],
+            gpu=options["gpu"],
+            chromium=chromium,
+            watch=options["watch"],
+            poll_seconds=options["poll_seconds"],
+            recycle_after=options["recycle_after"],
+            recycle_browser_after=options["recycle_browser_after"],
+        )
+
+    def _connect(self, options, base, *, remote, embedded, credential):
+        """The system checks, the server and the token: ``base`` (_browser_options) complete.
+
+        The run calls this in a thread while its first Chromium starts. The API's modules
+        (the filters' schema, JWT) are imported here, not at the top, for the same reason.
+        """
+        from admin_tools.filters import WorkFilters
+        from icosa.jwt_auth import mint_token
+
+        self.check()
+        server = remote
+        if embedded is not None:
+            try:
+                server = embedded.start()
+            except ServerError as error:
+                raise CommandError(str(error), returncode=EXIT_UNUSABLE) from None
+            self.log(f"Serving this project at {server} for the run.", level=2)
+        token_factory = None
+        if self._token_user is not None:
+            user = self._token_user
+            token_factory = lambda: mint_token(  # noqa: E731
+                user=user, minutes=RUNNER_TOKEN_MINUTES, purpose="runner"
+            )
         filters = WorkFilters(
             force=options["force"],
             include_failed=options["retry_failed"],
@@ -349,37 +396,14 @@ class Command(BaseCommand):
             generated_before=options["generated_before"],
             renderer_not=options["renderer_not"],
         )
-        token_factory = None
-        if self._token_user is not None:
-            user = self._token_user
-            token_factory = lambda: mint_token(  # noqa: E731
-                user=user, minutes=RUNNER_TOKEN_MINUTES, purpose="runner"
-            )
-        runner_name = options["runner_id"] or f"{socket.gethostname()}-{os.getpid()}"
-        return RunOptions(
+        return dataclasses.replace(
+            base,
             server=server,
-            token=token,
-            runner_name=runner_name[:128],
+            token=credential if isinstance(credential, str) else token_factory(),
             api_base=server + api_base(),
             page_url=server + reverse("batch_thumbs:headless"),
             module_url=static("batch_thumbs/headless.js"),
-            limit=options["limit"],
-            batch_size=options["batch_size"],
-            workers=options["workers"],
-            browsers=options["browsers"],
             filters=filters.model_dump(exclude_defaults=True),
-            timeout=options["timeout"],
-            width=width,
-            height=height,
-            quality=options["quality"],
-            background=options["background"],
-            turntable=options["turntable"],
-            gpu=options["gpu"],
-            chromium=options["chromium"] or "",
-            watch=options["watch"],
-            poll_seconds=options["poll_seconds"],
-            recycle_after=options["recycle_after"],
-            recycle_browser_after=options["recycle_browser_after"],
             token_factory=token_factory,
         )
 
