@@ -64,10 +64,12 @@ class Derivatives:
     preview: Derivative
     content_hash: str
     source_mime: str
-    # Decoded pixels kept for extra_derivatives: upright RGB, its preview-sized copy, and the
-    # RGBA original when the upload had real transparency (else None).
+    # Decoded pixels kept for extra_derivatives: upright RGB, its preview-sized copy, the card
+    # crop the thumbnail was encoded from, and the RGBA original when the upload had real
+    # transparency (else None).
     pixels: Image.Image | None = field(default=None, repr=False, compare=False)
     preview_pixels: Image.Image | None = field(default=None, repr=False, compare=False)
+    thumbnail_pixels: Image.Image | None = field(default=None, repr=False, compare=False)
     alpha_pixels: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
@@ -250,15 +252,23 @@ def card_sizes(source_size):
 def extra_derivatives(derivatives: Derivatives) -> list:
     """Every derivative beyond the two the upload stored: each card width as JPEG and WebP
     (the THUMBNAIL_SIZE JPEG is the stored thumbnail), the preview as WebP and, for a
-    transparent upload when THUMBNAIL_KEEP_ALPHA, WebP with alpha and a preview PNG."""
+    transparent upload when THUMBNAIL_KEEP_ALPHA, WebP with alpha and a preview PNG.
+
+    Each opaque card crop is resized once for both of its formats, and the THUMBNAIL_SIZE
+    one is the stored thumbnail's own pixels: the resizes were half of this job's time."""
     pixels = derivatives.pixels
     alpha = derivatives.alpha_pixels if settings.THUMBNAIL_KEEP_ALPHA else None
     thumb_size = (derivatives.thumbnail.width, derivatives.thumbnail.height)
     extras = []
     for size in card_sizes(pixels.size):
+        crop = None
+        if size == thumb_size:
+            crop = derivatives.thumbnail_pixels
+        if crop is None:
+            crop = _fill(pixels, size)
         if size != thumb_size:
-            extras.append(ExtraDerivative("thumbnail", "JPEG", _encode(_fill(pixels, size), "JPEG"), *size))
-        webp = _fill(alpha if alpha is not None else pixels, size)
+            extras.append(ExtraDerivative("thumbnail", "JPEG", _encode(crop, "JPEG"), *size))
+        webp = _fill(alpha, size) if alpha is not None else crop
         extras.append(ExtraDerivative("thumbnail", "WEBP", _encode(webp, "WEBP"), *size, has_alpha=alpha is not None))
     preview = derivatives.preview_pixels
     if alpha is not None:
@@ -306,5 +316,6 @@ def make_derivatives(content):
         source_mime=mime,
         pixels=image,
         preview_pixels=preview,
+        thumbnail_pixels=thumbnail,
         alpha_pixels=alpha,
     )

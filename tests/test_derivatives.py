@@ -252,6 +252,23 @@ def test_the_cheaper_card_and_preview_stay_faithful_to_the_capture(client, auth)
     assert _psnr(preview, source) > 40
 
 
+def test_each_card_width_is_resized_once_for_both_formats(monkeypatch):
+    """The background job's resizes were half its time: an opaque upload's JPEG and WebP of
+    one width share one crop, and the thumbnail-sized WebP is the stored thumbnail's pixels."""
+    from admin_tools import images
+
+    derivatives = images.make_derivatives(make_image((1280, 800)))
+    resized = []
+    real_fill = images._fill
+    monkeypatch.setattr(images, "_fill", lambda image, size, *a: resized.append(size) or real_fill(image, size, *a))
+    extras = images.extra_derivatives(derivatives)
+    assert sorted(resized) == [(256, 160), (1024, 640)]
+    by_key = {(e.kind, e.format, e.width): Image.open(io.BytesIO(e.content)).convert("RGB") for e in extras}
+    thumbnail = Image.open(io.BytesIO(derivatives.thumbnail.content)).convert("RGB")
+    assert _psnr(by_key[("thumbnail", "WEBP", 512)], thumbnail) > 30
+    assert _psnr(by_key[("thumbnail", "WEBP", 1024)], by_key[("thumbnail", "JPEG", 1024)]) > 30
+
+
 def test_derivatives_of_a_version_pruned_meanwhile_leave_no_files(staff_user):
     asset = make_asset()
     content = make_image()
