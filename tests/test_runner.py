@@ -8,12 +8,13 @@ transactional tests.
 """
 
 import asyncio
+import dataclasses
 import json
 from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 
 from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailRunAsset, ThumbnailVersion
@@ -427,3 +428,55 @@ def test_a_worker_whose_first_claim_got_nothing_starts_no_browser(staff_user):
     assert summary.done == 2
     assert [s.launches for s in FakeSession.all] == [1, 0]
     assert not ThumbnailClaim.objects.exists()
+
+
+def connected(staff_user, **overrides):
+    """A run whose server and token come from ``connect`` (as the command's do)."""
+    base = RunOptions(
+        server="", token="", runner_name="fake", api_base="", page_url="", module_url="", batch_size=2, **overrides
+    )
+
+    def connect(options):
+        FakeSession.events.append(("connect", len(FakeSession.all)))
+        return dataclasses.replace(
+            options,
+            server="http://testserver",
+            token=staff_user.generate_jwt_token(),
+            api_base="http://testserver/api/v1",
+            page_url="http://testserver/batch-thumbs/headless/",
+            module_url="/static/batch_thumbs/headless.js",
+        )
+
+    return base, connect
+
+
+def test_connect_runs_once_the_first_browser_is_under_way_and_the_pages_get_its_options(staff_user):
+    make_assets("a", "b")
+    base, connect = connected(staff_user)
+    summary = FakeRunner(base, connect=connect).run()
+    assert summary.done == 2
+    assert summary.server == "http://testserver"
+    # The first browser was on its way (its session made, its launch scheduled) before connect.
+    assert FakeSession.events[0] == ("connect", 1)
+    assert "server ready" in summary.startup and "first thumbnail stored" in summary.startup
+    assert FakeSession.all[0].spares == 1
+    assert not ThumbnailClaim.objects.exists()
+
+
+def test_a_failing_connect_stops_the_browser_it_started_and_raises(staff_user):
+    base, _ = connected(staff_user)
+
+    def connect(options):
+        raise CommandError("No active superuser to run as")
+
+    with pytest.raises(CommandError, match="superuser"):
+        FakeRunner(base, connect=connect).run()
+    assert [s.stops for s in FakeSession.all] == [1]
+
+
+def test_a_dry_run_connects_without_starting_a_browser(staff_user):
+    make_assets("a")
+    base, connect = connected(staff_user)
+    assets, total = FakeRunner(base, connect=connect).dry_run()
+    assert total == 1 and [a["name"] for a in assets] == ["a"]
+    assert FakeSession.all == []
