@@ -15,7 +15,7 @@ from icosa.admin import AssetAdmin as BaseAssetAdmin
 from icosa.models import THUMBNAIL_PERMISSION, Asset
 
 from . import fleet, priority, services
-from .importmap import module_preloads, three_import_map
+from .importmap import three_import_map
 from .models import ThumbnailFailure, ThumbnailRunner, ThumbnailSelection, ThumbnailVersion
 from .pageconfig import page_config
 
@@ -131,7 +131,6 @@ class AssetAdmin(BaseAssetAdmin):
             "title": "Batch Thumbnail Generator",
             "config": config,
             "import_map": three_import_map(),
-            "preloads": module_preloads(),
             "selection": selection,
         }
         return TemplateResponse(request, "admin/icosa/asset/batch_thumbnail_generator.html", context)

@@ -12,19 +12,12 @@ IMPORTS = {
     "three/addons/": "vendor/three/examples/jsm/",
     "@sparkjsdev/spark": "vendor/spark/spark.module.js",
 }
-#: The bottom of the module graph, fetched with the page instead of when the modules above
-#: ask for them: three.core.js is otherwise the last file requested, three hops down.
-PRELOAD = ("vendor/three/build/three.module.js", "vendor/three/build/three.core.js")
 #: The studio environment baked by ``manage.py bake_environment``, read by environment.js.
 ENVIRONMENT_FILE = "batch_thumbs/environment/room.bin"
 
 
 def three_import_map():
     return json.dumps({"imports": {name: static(path) for name, path in IMPORTS.items()}}).replace("</", "<\\/")
-
-
-def module_preloads():
-    return [static(path) for path in PRELOAD]
 
 
 def environment_url():

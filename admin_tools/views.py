@@ -3,7 +3,7 @@
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_deny
 
-from .importmap import module_preloads, three_import_map
+from .importmap import three_import_map
 from .pageconfig import page_config
 
 
@@ -12,5 +12,5 @@ def headless_page(request):
     return render(
         request,
         "batch_thumbs/headless.html",
-        {"import_map": three_import_map(), "preloads": module_preloads(), "config": page_config()},
+        {"import_map": three_import_map(), "config": page_config()},
     )
