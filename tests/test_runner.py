@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 
 from admin_tools.models import ThumbnailClaim, ThumbnailFailure, ThumbnailRunAsset, ThumbnailVersion
-from admin_tools.runner import Runner, RunOptions
+from admin_tools.runner import RunListener, Runner, RunOptions
 from admin_tools.runner.browser import PageCrashed, PageHung
 from admin_tools.runner.client import ApiError, AuthError, ThumbnailApi
 from admin_tools.runner.console import CommandListener
@@ -480,3 +480,25 @@ def test_a_dry_run_connects_without_starting_a_browser(staff_user):
     assets, total = FakeRunner(base, connect=connect).dry_run()
     assert total == 1 and [a["name"] for a in assets] == ["a"]
     assert FakeSession.all == []
+
+
+class RecordingListener(RunListener):
+    def __init__(self):
+        self.warnings = []
+
+    def warning(self, message):
+        self.warnings.append(message)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "workers", "gpu", "warned"), [(2, 2, False, True), (8, 4, False, False), (2, 2, True, False)]
+)
+def test_more_cpu_workers_than_the_cores_can_feed_are_warned_about(staff_user, monkeypatch, cpus, workers, gpu, warned):
+    make_assets("a")
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    listener = RecordingListener()
+    run(staff_user, listener=listener, workers=workers, gpu=gpu)
+    said = [w for w in listener.warnings if "render no faster" in w]
+    assert bool(said) == warned
+    if warned:
+        assert said[0].startswith(f"{workers} workers on {cpus} CPU cores") and "more than 1 render" in said[0]

@@ -15,6 +15,9 @@ BROWSER_MODES = (PER_WORKER, SHARED)
 RECYCLE_AFTER = 250
 #: A fresh browser (per-worker browsers only) after this many models bounds the GPU process.
 RECYCLE_BROWSER_AFTER = 1000
+#: CPU cores one worker keeps busy on SwiftShader (its GPU process draws on every core it gets;
+#: with the server and the driver, one worker used 90-100 % of two: bench/README.md "CPU").
+CORES_PER_CPU_WORKER = 2
 
 
 @dataclass
@@ -72,6 +75,12 @@ class RunOptions:
         """How many Chromium processes the run starts."""
         return self.workers if self.browsers == PER_WORKER else 1
 
+    def cpu_workers_limit(self, cpus: int) -> int | None:
+        """Workers beyond which a SwiftShader run on ``cpus`` cores gets no faster, when
+        ``workers`` is more than that; None on a GPU or within it."""
+        useful = max(1, cpus // CORES_PER_CPU_WORKER)
+        return None if self.gpu or self.workers <= useful else useful
+
     def runner_id(self, index: int) -> str:
         """The runner id of worker ``index`` (0-based)."""
         if self.workers == 1:
@@ -98,4 +107,12 @@ class RunOptions:
         return config
 
 
-__all__ = ["BROWSER_MODES", "PER_WORKER", "RECYCLE_AFTER", "RECYCLE_BROWSER_AFTER", "SHARED", "RunOptions"]
+__all__ = [
+    "BROWSER_MODES",
+    "CORES_PER_CPU_WORKER",
+    "PER_WORKER",
+    "RECYCLE_AFTER",
+    "RECYCLE_BROWSER_AFTER",
+    "SHARED",
+    "RunOptions",
+]

@@ -18,6 +18,7 @@ another runner) continues where it stopped.
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import time
@@ -35,7 +36,7 @@ from .browser import (
     PlaywrightDriver,
 )
 from .client import ApiError, AuthError, ThumbnailApi
-from .options import PER_WORKER, RunOptions
+from .options import CORES_PER_CPU_WORKER, PER_WORKER, RunOptions
 from .summary import DONE, FAILED, SKIPPED, AssetResult, RunSummary
 from .urlpolicy import UrlPolicy
 
@@ -209,6 +210,13 @@ class Runner:
         self.listener.total(total)
         if total == 0 and not options.watch:
             return False
+        cpus = os.cpu_count() or 1
+        useful = options.cpu_workers_limit(cpus)
+        if useful is not None:
+            self.listener.warning(
+                f"{options.workers} workers on {cpus} CPU cores: on SwiftShader each keeps about "
+                f"{CORES_PER_CPU_WORKER} cores busy, so more than {useful} render no faster (and may be slower)."
+            )
 
         self.pages = [
             self.worker_class(
