@@ -397,6 +397,27 @@ def test_missing_chromium_exits_2(superuser, monkeypatch):
     assert "/nonexistent/from-env" in err
 
 
+def test_the_system_checks_run_beside_chromium_and_stop_the_run(superuser):
+    """They moved from before handle() into the run's connect thread; a failing one still ends
+    the run before anything is claimed, and the browser started meanwhile is stopped."""
+    from django.core import checks
+    from django.core.management.base import SystemCheckError
+
+    def failing(app_configs, **kwargs):
+        return [checks.Error("probe failure", id="tests.E001")]
+
+    checks.register(failing, "tests")
+    try:
+        with pytest.raises(SystemCheckError, match="probe failure"):
+            call_command("render_thumbnails", skip_checks=False, stdout=StringIO(), stderr=StringIO())
+        # call_command skips them by default, as Django's own commands do.
+        assert render("--dry-run")[0] == 0
+    finally:
+        checks.registry.registry.registered_checks.discard(failing)
+    assert not ThumbnailClaim.objects.exists()
+    assert not [pid for pid in descendants(os.getpid()) if "chrom" in Path(f"/proc/{pid}/cmdline").read_text()]
+
+
 def test_no_webgl_exits_2(superuser, tmp_path, ok_models):
     """A Chromium without WebGL cannot work at all: exit 2 with the page's own error."""
     import_fixture(ok_models[0])
