@@ -502,3 +502,13 @@ def test_more_cpu_workers_than_the_cores_can_feed_are_warned_about(staff_user, m
     assert bool(said) == warned
     if warned:
         assert said[0].startswith(f"{workers} workers on {cpus} CPU cores") and "more than 1 render" in said[0]
+
+
+def test_the_node_driver_keeps_its_compile_cache_where_the_operator_says(monkeypatch, tmp_path):
+    from admin_tools.runner.browser import node_compile_cache
+
+    monkeypatch.delenv("NODE_COMPILE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert node_compile_cache() == str(tmp_path / "icosa-thumbnails" / "node-compile-cache")
+    monkeypatch.setenv("NODE_COMPILE_CACHE", "/srv/cache/node")
+    assert node_compile_cache() == "/srv/cache/node"

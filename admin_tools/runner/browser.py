@@ -116,8 +116,20 @@ def launch_args(*, gpu=False):
     return list(COMMON_FLAGS + (GPU_FLAGS if gpu else CPU_FLAGS))
 
 
+def node_compile_cache():
+    """Where Playwright's Node driver keeps its compiled JavaScript between runs
+    (``NODE_COMPILE_CACHE``; Node checks each entry against its source). An operator's own
+    setting wins."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("NODE_COMPILE_CACHE") or os.path.join(base, "icosa-thumbnails", "node-compile-cache")
+
+
 class PlaywrightDriver:
-    """The Playwright driver (a Node process), started once and shared by every browser."""
+    """The Playwright driver (a Node process), started once and shared by every browser.
+
+    The driver loads a few MB of JavaScript at every start; with Node's compile cache
+    (:func:`node_compile_cache`) it starts ~0.1 s sooner from the second run on.
+    """
 
     def __init__(self):
         self.playwright = None
@@ -127,6 +139,8 @@ class PlaywrightDriver:
     async def get(self):
         async with self._lock:
             if self.playwright is None:
+                # Playwright hands its own environment to the driver it spawns.
+                os.environ["NODE_COMPILE_CACHE"] = node_compile_cache()
                 try:
                     self.playwright = await async_playwright().start()
                 except (PlaywrightError, OSError) as error:
