@@ -261,11 +261,7 @@ def extra_derivatives(derivatives: Derivatives) -> list:
     thumb_size = (derivatives.thumbnail.width, derivatives.thumbnail.height)
     extras = []
     for size in card_sizes(pixels.size):
-        crop = None
-        if size == thumb_size:
-            crop = derivatives.thumbnail_pixels
-        if crop is None:
-            crop = _fill(pixels, size)
+        crop = derivatives.thumbnail_pixels if size == thumb_size else _fill(pixels, size)
         if size != thumb_size:
             extras.append(ExtraDerivative("thumbnail", "JPEG", _encode(crop, "JPEG"), *size))
         webp = _fill(alpha, size) if alpha is not None else crop

@@ -196,17 +196,20 @@ def make_assets(*names):
     return assets
 
 
-def run(staff_user, script=None, *, listener=None, **options):
-    FakePage.script = script or {}
-    defaults = dict(
+def server_options(staff_user):
+    """The options a run knows once connected: the test server and a token for it."""
+    return dict(
         server="http://testserver",
         token=staff_user.generate_jwt_token(),
-        runner_name="fake",
         api_base="http://testserver/api/v1",
         page_url="http://testserver/batch-thumbs/headless/",
         module_url="/static/batch_thumbs/headless.js",
-        batch_size=2,
     )
+
+
+def run(staff_user, script=None, *, listener=None, **options):
+    FakePage.script = script or {}
+    defaults = dict(server_options(staff_user), runner_name="fake", batch_size=2)
     runner = FakeRunner(RunOptions(**{**defaults, **options}), listener=listener)
     return runner, runner.run()
 
@@ -438,14 +441,7 @@ def connected(staff_user, **overrides):
 
     def connect(options):
         FakeSession.events.append(("connect", len(FakeSession.all)))
-        return dataclasses.replace(
-            options,
-            server="http://testserver",
-            token=staff_user.generate_jwt_token(),
-            api_base="http://testserver/api/v1",
-            page_url="http://testserver/batch-thumbs/headless/",
-            module_url="/static/batch_thumbs/headless.js",
-        )
+        return dataclasses.replace(options, **server_options(staff_user))
 
     return base, connect
 

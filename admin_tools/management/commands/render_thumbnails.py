@@ -366,6 +366,7 @@ class Command(BaseCommand):
 
     def _connect(self, options, base, *, remote, embedded, credential):
         """The system checks, the server and the token: ``base`` (_browser_options) complete.
+        ``credential``: a token for the remote server, or the user tokens are minted for.
 
         The run calls this in a thread while its first Chromium starts. The API's modules
         (the filters' schema, JWT) are imported here, not at the top, for the same reason.
@@ -402,7 +403,7 @@ class Command(BaseCommand):
         return dataclasses.replace(
             base,
             server=server,
-            token=credential if isinstance(credential, str) else token_factory(),
+            token=token_factory() if token_factory is not None else credential,
             api_base=server + api_base(),
             page_url=server + reverse("batch_thumbs:headless"),
             module_url=static("batch_thumbs/headless.js"),
