@@ -40,7 +40,7 @@ NAME = "page_costs"
 DB_NAME = "icosa_bench_pagecosts"
 TEXTURE_SIZES = (1024, 2048, 4096, 8192)
 CAP_SETTINGS = {"off": {"textureCap": 0}, "on": {}}
-STAGES = ("load", "decode", "cap", "textures", "compile", "frames", "draw", "encode", "sample", "render")
+STAGES = ("load", "decode", "cap", "textures", "compile", "draw", "encode", "sample", "render")
 
 
 def parse_args():
@@ -162,7 +162,7 @@ def summarise_cold(rows):
             row = {"model": label, "warm_up": "yes" if warm else "no", "n": len(mine)}
             row["warm_up_ms"] = statistics.median(warm_ups) if warm_ups else None
             row["first_ms"] = statistics.median(r["ms"] for r in mine)
-            for stage in ("load", "compile", "frames", "draw", "render"):
+            for stage in ("load", "compile", "draw", "render"):
                 row[stage] = statistics.median(r["timings"].get(stage, 0) for r in mine)
             out.append(row)
     return out
@@ -286,7 +286,7 @@ def main():
         ("warm-up ms", "warm_up_ms"),
     ]
     cold_columns += [("asset ms", "first_ms")] + [
-        (stage, stage) for stage in ("load", "compile", "frames", "draw", "render")
+        (stage, stage) for stage in ("load", "compile", "draw", "render")
     ]
     print(common.format_table(cold, cold_columns))
     renderer = info.get("rendererString", "")

@@ -428,7 +428,8 @@ function nextFrames( count = 2, signal ) {
 /**
  * Wait until the scene can be drawn completely: images decoded (and capped to
  * `textureCap`, see texture-cap.js), textures uploaded, shader programs compiled
- * (KHR_parallel_shader_compile where available), then two frames.
+ * (KHR_parallel_shader_compile where available). No animation frame is awaited: the capture
+ * draws and reads the drawing buffer in one task, so what the compositor shows does not matter.
  *
  * The GPU works asynchronously and lazily: on SwiftShader (ANGLE on Vulkan) texture uploads,
  * mipmaps and pipelines are mostly built at the first draw, so `textures` and `compile` are the
@@ -439,7 +440,7 @@ function nextFrames( count = 2, signal ) {
  * @param {PerspectiveCamera} camera
  * @param {AbortSignal} [signal]
  * @param {{textureCap?: number}} [options] - Longest texture side to upload (Infinity: no cap).
- * @return {Promise<{decode: number, cap: number, textures: number, compile: number, frames: number, capped: number}>}
+ * @return {Promise<{decode: number, cap: number, textures: number, compile: number, capped: number}>}
  *   Milliseconds per step, and how many images were downscaled.
  */
 async function waitUntilReady( context, scene, camera, signal, { textureCap = Infinity } = {} ) {
@@ -481,12 +482,34 @@ async function waitUntilReady( context, scene, camera, signal, { textureCap = In
 	for ( const texture of textures ) renderer.initTexture( texture );
 	lap( 'textures' );
 
-	await abortable( renderer.compileAsync( scene, camera ), signal );
-	lap( 'compile' );
-	await nextFrames( 2, signal );
+	await abortable( compileScene( renderer, scene, camera ), signal );
 	throwIfAborted( signal );
-	lap( 'frames' );
+	lap( 'compile' );
 	return { ...times, capped };
+
+}
+
+/**
+ * Compile the scene's programs before the draw. Only a driver with KHR_parallel_shader_compile
+ * compiles while the page waits; without it (SwiftShader) `compileAsync` sleeps 10 ms before
+ * its first check even when every program is already linked, and the draw would wait for a
+ * link anyway, so the programs are made at once.
+ *
+ * @param {WebGLRenderer} renderer
+ * @param {Scene} scene
+ * @param {import('three').Camera} camera
+ * @return {Promise<void>}
+ */
+async function compileScene( renderer, scene, camera ) {
+
+	if ( renderer.extensions.has( 'KHR_parallel_shader_compile' ) ) {
+
+		await renderer.compileAsync( scene, camera );
+		return;
+
+	}
+
+	renderer.compile( scene, camera );
 
 }
 
