@@ -50,7 +50,11 @@ const _state = {
  * @param {number} [config.timeoutSeconds]
  * @param {{draco?: string, basis?: string}} [config.decoders] - Decoder folder URLs.
  * @param {string|null} [config.brushAssetsUrl] - Brush assets base URL (default: the page's).
- * @param {HTMLElement} [config.container] - Where to attach the canvas (optional, for viewing).
+ * @param {boolean} [config.show=false] - Show the live canvas on the page (a person watching a
+ *   headed browser, a test reading it). Off for a run: a canvas in the document is composited
+ *   after every draw, which under software compositing reads the whole frame back once more
+ *   (~10 % of the GPU process's CPU on SwiftShader, bench/README.md).
+ * @param {HTMLElement} [config.container] - Where to show it (default: the page's main element).
  * @param {boolean} [config.antialias=true] - MSAA (off renders faster on software GL).
  * @param {Object} [config.formats] - The format table; defaults to the page config's.
  * @param {(string|null)} [config.brushAssetsUrl] - Fetch policy; defaults to the page config's.
@@ -78,13 +82,7 @@ async function setup( config = {} ) {
 		const loaded = await loadEnvironment( { url: page.environmentUrl } );
 		_state.environmentNote = loaded.note;
 		_state.context = rendering.createRenderer( { width, height, antialias: config.antialias !== false, environment: loaded.baked } );
-		const container = config.container || document.getElementById( 'batch-thumbs-headless' ) || document.body;
-		if ( container ) {
-
-			_state.context.canvas.style.maxWidth = '100%';
-			container.appendChild( _state.context.canvas );
-
-		}
+		_state.context.canvas.style.maxWidth = '100%';
 
 	} else if ( _state.context.width !== width || _state.context.height !== height ) {
 
@@ -92,6 +90,7 @@ async function setup( config = {} ) {
 
 	}
 
+	showCanvas( _state.context.canvas, config );
 	const decoders = config.decoders || page.decoders || {};
 	configureDecoders( { draco: decoders.draco, basis: decoders.basis, renderer: _state.context.renderer } );
 
@@ -119,6 +118,20 @@ async function setup( config = {} ) {
 		environment: _state.context.environmentSource,
 		...( _state.environmentNote ? { environmentNote: _state.environmentNote } : {} ),
 	};
+
+}
+
+/**
+ * Attach the canvas where `config` asks to show it, or take it out of the document.
+ *
+ * @param {HTMLCanvasElement} canvas
+ * @param {{show?: boolean, container?: HTMLElement}} config
+ */
+function showCanvas( canvas, { show = false, container = null } ) {
+
+	const parent = container || ( show ? document.getElementById( 'batch-thumbs-headless' ) || document.body : null );
+	if ( parent && canvas.parentNode !== parent ) parent.appendChild( canvas );
+	else if ( ! parent && canvas.parentNode ) canvas.remove();
 
 }
 

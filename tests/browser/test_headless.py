@@ -25,9 +25,12 @@ class Headless:
 
     def __init__(self, page: Page, token: str):
         self.page = page
-        self.info = self.call(
-            "setup", {"token": token, "runnerId": "browser-tests", "width": 640, "height": 400, "timeoutSeconds": 20}
-        )
+        self.config = {"token": token, "runnerId": "browser-tests", "width": 640, "height": 400, "timeoutSeconds": 20}
+        self.info = self.call("setup", self.config)
+
+    def show_canvas(self):
+        """Put the live canvas on the page (a run keeps it out of the document)."""
+        self.call("setup", {**self.config, "show": True})
 
     def call(self, name, *args):
         return self.page.evaluate(
@@ -96,6 +99,12 @@ def test_setup_creates_a_webgl_renderer(headless):
     assert "SwiftShader" in headless.info["rendererString"]
     assert headless.info["maxTextureSize"] >= 4096
     assert (headless.info["width"], headless.info["height"]) == (640, 400)
+    # Not composited after every draw: a run's canvas stays out of the document.
+    assert headless.page.evaluate("() => document.querySelectorAll('canvas').length") == 0
+    headless.show_canvas()
+    assert headless.page.evaluate("() => document.querySelector('#batch-thumbs-headless canvas').width") == 640
+    headless.call("setup", headless.config)
+    assert headless.page.evaluate("() => document.querySelectorAll('canvas').length") == 0
 
 
 def test_process_one_uploads_to_the_exact_64_bit_id(headless, import_models, sample_models, api):
@@ -142,6 +151,7 @@ def test_a_failed_load_never_captures_the_previous_model(headless, import_models
         assert "dataUrl" not in result, "nothing may be captured when the load failed"
         assert result["reason"] == FAILURES[path.stem][0], (path.name, result)
     # The live canvas shows the background only, not the fox that was rendered before.
+    headless.show_canvas()
     spread = headless.page.evaluate(
         """() => {
             const canvas = document.querySelector('canvas');
