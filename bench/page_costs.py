@@ -285,9 +285,7 @@ def main():
         ("n", "n"),
         ("warm-up ms", "warm_up_ms"),
     ]
-    cold_columns += [("asset ms", "first_ms")] + [
-        (stage, stage) for stage in ("load", "compile", "draw", "render")
-    ]
+    cold_columns += [("asset ms", "first_ms")] + [(stage, stage) for stage in ("load", "compile", "draw", "render")]
     print(common.format_table(cold, cold_columns))
     renderer = info.get("rendererString", "")
     print(f"\nWebGL renderer: {renderer}; first model of the page: {first.get('ms')} ms {first.get('timings')}")
