@@ -70,6 +70,14 @@ _executor_lock = threading.Lock()
 BACKGROUND_NICENESS = 10
 
 
+#: Uploads whose extra derivatives may wait for the background worker at once. Each holds its
+#: upload's decoded pixels (~3.5 MB at 1280x800); when this many wait, the next upload's answer
+#: waits for a place, so renderers faster than the gallery's encodes are slowed down to them
+#: instead of growing the queue, and the process's memory, without bound.
+MAX_PENDING_DERIVATIVES = 8
+_pending_derivatives = threading.BoundedSemaphore(MAX_PENDING_DERIVATIVES)
+
+
 def _lower_priority():
     """Make this thread (a task of its own on Linux) nicer than the rest of the process."""
     try:
@@ -103,12 +111,25 @@ def _extra_derivatives_job(asset_id: int, version_id: int, derivatives, *, own_c
             connection.close()  # the worker thread's own connection
 
 
+def _queued_extra_derivatives(asset_id: int, version_id: int, derivatives) -> None:
+    try:
+        _extra_derivatives_job(asset_id, version_id, derivatives, own_connection=True)
+    finally:
+        _pending_derivatives.release()
+
+
 def _schedule_extra_derivatives(asset_id: int, version_id: int, derivatives) -> None:
-    """After the commit: in the background (THUMBNAIL_DERIVATIVES_ASYNC) or right away."""
-    if settings.THUMBNAIL_DERIVATIVES_ASYNC:
-        _background().submit(_extra_derivatives_job, asset_id, version_id, derivatives, own_connection=True)
-    else:
+    """After the commit: in the background (THUMBNAIL_DERIVATIVES_ASYNC), once fewer than
+    MAX_PENDING_DERIVATIVES wait there, or right away."""
+    if not settings.THUMBNAIL_DERIVATIVES_ASYNC:
         _extra_derivatives_job(asset_id, version_id, derivatives, own_connection=False)
+        return
+    _pending_derivatives.acquire()
+    try:
+        _background().submit(_queued_extra_derivatives, asset_id, version_id, derivatives)
+    except BaseException:
+        _pending_derivatives.release()
+        raise
 
 
 def store_extra_derivatives(*, asset_id: int, version_id: int, derivatives, only=None) -> list:

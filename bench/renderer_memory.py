@@ -149,8 +149,16 @@ async def measure(options, assets, total, checkpoints, recycle_every=0):
         await session.stop()
 
 
+def python_rss_mb():
+    """RSS in MB of this process: the runner, the embedded server and its derivatives worker."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
 class SamplingListener:
-    """Samples Chromium's memory every ``every`` results of a real run."""
+    """Samples Chromium's memory (and this process's) every ``every`` results of a real run."""
 
     def __init__(self, every, started):
         self.every = every
@@ -170,6 +178,7 @@ class SamplingListener:
                 "browser_rss_mb": rss.get("browser"),
                 "largest_renderer_mb": largest.get("renderer"),
                 "largest_gpu_mb": largest.get("gpu-process"),
+                "python_rss_mb": python_rss_mb(),
                 "elapsed_s": round(time.perf_counter() - self.started, 1),
             }
         )
@@ -241,6 +250,7 @@ def runner_main(args):
                 ("browser MB (all)", "browser_rss_mb"),
                 ("largest renderer MB", "largest_renderer_mb"),
                 ("largest GPU process MB", "largest_gpu_mb"),
+                ("Python RSS MB", "python_rss_mb"),
                 ("elapsed s", "elapsed_s"),
             ],
         )

@@ -220,6 +220,37 @@ def test_background_derivatives_are_listed_once_their_files_exist(client, auth, 
         opened(item)
 
 
+def test_a_full_derivatives_backlog_makes_the_next_upload_wait(monkeypatch, settings):
+    """Each waiting job holds its upload's pixels: past MAX_PENDING_DERIVATIVES, scheduling
+    (an upload's answer, after its commit) waits for a place instead of queueing more."""
+    settings.THUMBNAIL_DERIVATIVES_ASYNC = True
+    release, done = threading.Event(), []
+
+    def slow_job(asset_id, version_id, derivatives, *, own_connection):
+        release.wait(30)
+        done.append(version_id)
+
+    monkeypatch.setattr(services, "_extra_derivatives_job", slow_job)
+    limit = services.MAX_PENDING_DERIVATIVES
+    try:
+        for version_id in range(limit):
+            services._schedule_extra_derivatives(1, version_id, None)  # returns at once
+        waiting = threading.Thread(target=services._schedule_extra_derivatives, args=(1, limit, None))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive(), "the upload past the limit must wait for a place"
+    finally:
+        release.set()
+    waiting.join(30)
+    assert not waiting.is_alive()
+    services._background().submit(lambda: None).result(timeout=30)
+    assert sorted(done) == list(range(limit + 1))
+    # Every place was given back.
+    assert all(services._pending_derivatives.acquire(blocking=False) for _ in range(limit))
+    for _ in range(limit):
+        services._pending_derivatives.release()
+
+
 def _psnr(a, b):
     from PIL import ImageChops, ImageStat
 
