@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -567,6 +568,53 @@ def machine_info():
         "postgresql": pg_version,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def children_cpu_seconds():
+    """CPU seconds (user + system) of every process this one has waited for, and of theirs.
+
+    The difference around one tool run is the whole CPU of that run, whatever processes it
+    started (a browser's GPU and renderer processes, xvfb-run's X server), as long as each was
+    waited for, by its parent or, after :func:`become_subreaper`, by :func:`reap_orphans`."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def become_subreaper():
+    """Make this process the reaper of its orphaned descendants (Linux ``prctl``): a browser's
+    helper processes whose parent exits without waiting for them are then waited for here
+    (:func:`reap_orphans`), and their CPU is counted by :func:`children_cpu_seconds`."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_child_subreaper = 36
+    if libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def reap_orphans(timeout=10.0):
+    """Wait for every child left (after a command exited, the descendants it orphaned), up to
+    ``timeout`` seconds; returns how many were reaped."""
+    reaped, deadline = 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid:
+            reaped += 1
+        else:
+            time.sleep(0.05)
+    return reaped
+
+
+def process_cpu_seconds(pid):
+    """CPU seconds (user + system) of one live process so far (/proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_busy(interval=1.0):

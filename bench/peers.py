@@ -16,7 +16,10 @@ absent), one output size (1280x800), one machine:
 
 Every image of every tool goes through one test (``common.image_quality``): present, not
 uniform, subject coverage against the border colour, not a black silhouette. A missing file
-is a failure. Prints Markdown tables; writes bench/results/peers[-gpu][-quick].json.
+is a failure. CPU ms/model is every process's CPU over the run (the tool's processes as
+waited for, ``getrusage``; the one Xvfb's from /proc) divided by the models: on a machine
+whose cores are all busy it is what a model costs. Prints Markdown tables; writes
+bench/results/peers[-gpu][-quick].json.
 
     .venv/bin/python bench/peers.py --install-peers   # once: screenshot-glb into bench/.peers
     .venv/bin/python bench/peers.py                   # the full comparison (~5 min on 2 cores)
@@ -119,11 +122,12 @@ def setup_database(media_root, models, copies):
 # --------------------------------------------------------------------------- tools
 
 
-def summarize(label, per_model_ms, wall_s, first_s, qualities, *, good_s=None, **extra):
+def summarize(label, per_model_ms, wall_s, first_s, qualities, *, good_s=None, cpu_s=None, **extra):
     """One table row: throughput over the whole wall time, latency, and the images' quality.
 
     ``good_s``: the seconds spent on the models that gave a good image (a peer's timeouts
-    left out); by default the whole wall time."""
+    left out); by default the whole wall time. ``cpu_s``: CPU seconds of the whole run, every
+    process of it (on a machine whose cores are busy, what models/min is bought with)."""
     n = len(qualities)
     good = [q for q in qualities if q["ok"]]
     good_s = wall_s if good_s is None else good_s
@@ -146,6 +150,8 @@ def summarize(label, per_model_ms, wall_s, first_s, qualities, *, good_s=None, *
         "s_per_good_image": round(good_s / len(good), 2) if good else None,
         "median_coverage": round(statistics.median(coverage), 3) if coverage else None,
         "problems": ", ".join(f"{k} {v}" for k, v in problems.items()),
+        "cpu_s": round(cpu_s, 2) if cpu_s is not None else None,
+        "cpu_ms_per_model": round(1000 * cpu_s / n) if cpu_s is not None and n else None,
     }
     row.update(extra)
     return row
@@ -181,8 +187,12 @@ def run_ours(assets, media_root, workers, args, report_dir):
     env.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     started_at = timezone.now()
     started = time.perf_counter()
+    common.become_subreaper()  # Chromium's and the driver's processes are counted too
+    cpu_started = common.children_cpu_seconds()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PER_MODEL_TIMEOUT * len(ids))
     wall = time.perf_counter() - started
+    common.reap_orphans()
+    cpu = common.children_cpu_seconds() - cpu_started
     if done.returncode not in (0, 1):  # 1: some assets failed, which the quality column shows
         raise SystemExit(f"render_thumbnails exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     summary = json.loads(report.read_text())
@@ -205,6 +215,7 @@ def run_ours(assets, media_root, workers, args, report_dir):
         wall,
         (first - started_at).total_seconds() if first else None,
         qualities,
+        cpu_s=cpu,
         renderer=summary.get("renderer", ""),
         runner_first_result_s=summary.get("first_result_seconds"),
         runner_work_s=summary.get("work_seconds"),
@@ -213,11 +224,13 @@ def run_ours(assets, media_root, workers, args, report_dir):
     )
 
 
-def run_per_model(label, assets, out_dir, command_for, env=None, cwd=None):
-    """One process per model, one after the other; a missing output is a failure."""
+def run_per_model(label, assets, out_dir, command_for, env=None, cwd=None, server_pid=None):
+    """One process per model, one after the other; a missing output is a failure.
+    ``server_pid``: a process the models share (one Xvfb), whose CPU counts too."""
     out_dir.mkdir(parents=True, exist_ok=True)
     per_model, qualities, first = [], [], None
     started = time.perf_counter()
+    cpu_started = common.children_cpu_seconds() + (common.process_cpu_seconds(server_pid) if server_pid else 0)
     for n, (pk, model, path) in enumerate(assets):
         out = out_dir / f"{n:03d}-{model}.png"
         t0 = time.perf_counter()
@@ -232,8 +245,9 @@ def run_per_model(label, assets, out_dir, command_for, env=None, cwd=None):
             first = time.perf_counter() - started
         qualities.append({"model": model, "asset_id": pk, **common.image_quality(out)})
     wall = time.perf_counter() - started
+    cpu = common.children_cpu_seconds() + (common.process_cpu_seconds(server_pid) if server_pid else 0) - cpu_started
     good_s = sum(ms for ms, q in zip(per_model, qualities, strict=True) if q["ok"]) / 1000
-    return summarize(label, per_model, wall, first, qualities, good_s=good_s, images=qualities)
+    return summarize(label, per_model, wall, first, qualities, good_s=good_s, cpu_s=cpu, images=qualities)
 
 
 def f3d_command(path, out):
@@ -281,7 +295,7 @@ def run_f3d_display(assets, work, args):
         return row
     with Xvfb() as xvfb:
         env["DISPLAY"] = xvfb.display
-        row = run_per_model("f3d, one Xvfb", assets, work / "f3d", f3d_command, env=env)
+        row = run_per_model("f3d, one Xvfb", assets, work / "f3d", f3d_command, env=env, server_pid=xvfb.process.pid)
         row["gl_renderer"] = gl_renderer(env)
     return row
 
@@ -456,6 +470,7 @@ def main():
         ("p95 ms/model", "p95_ms"),
         ("good images", "good_images"),
         ("s per good image", "s_per_good_image"),
+        ("CPU ms/model", "cpu_ms_per_model"),
         ("median coverage", "median_coverage"),
         ("problems", "problems"),
     ]
