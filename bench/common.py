@@ -592,19 +592,22 @@ def become_subreaper():
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def reap_orphans(timeout=10.0):
-    """Wait for every child left (after a command exited, the descendants it orphaned), up to
-    ``timeout`` seconds; returns how many were reaped."""
-    reaped, deadline = 0, time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def reap_orphans(*, idle=0.5, timeout=10.0):
+    """Wait for the children that have exited or are exiting (after a command, the descendants
+    it orphaned): until none is left, none exited for ``idle`` seconds (a live child such as a
+    shared X server is left alone), or ``timeout``. Returns how many were reaped."""
+    reaped, now = 0, time.monotonic()
+    deadline, last = now + timeout, now
+    while now < deadline and now - last < idle:
         try:
             pid, _status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             break
         if pid:
-            reaped += 1
+            reaped, last = reaped + 1, time.monotonic()
         else:
             time.sleep(0.05)
+        now = time.monotonic()
     return reaped
 
 

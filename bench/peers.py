@@ -187,7 +187,6 @@ def run_ours(assets, media_root, workers, args, report_dir):
     env.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     started_at = timezone.now()
     started = time.perf_counter()
-    common.become_subreaper()  # Chromium's and the driver's processes are counted too
     cpu_started = common.children_cpu_seconds()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PER_MODEL_TIMEOUT * len(ids))
     wall = time.perf_counter() - started
@@ -245,7 +244,9 @@ def run_per_model(label, assets, out_dir, command_for, env=None, cwd=None, serve
             first = time.perf_counter() - started
         qualities.append({"model": model, "asset_id": pk, **common.image_quality(out)})
     wall = time.perf_counter() - started
-    cpu = common.children_cpu_seconds() + (common.process_cpu_seconds(server_pid) if server_pid else 0) - cpu_started
+    server_cpu = common.process_cpu_seconds(server_pid) if server_pid else 0
+    common.reap_orphans()  # a browser's helpers (screenshot-glb) outlive its process
+    cpu = common.children_cpu_seconds() + server_cpu - cpu_started
     good_s = sum(ms for ms, q in zip(per_model, qualities, strict=True) if q["ok"]) / 1000
     return summarize(label, per_model, wall, first, qualities, good_s=good_s, cpu_s=cpu, images=qualities)
 
@@ -399,6 +400,7 @@ def main():
     args = parse_args()
     if args.quick:
         args.copies = 1
+    common.become_subreaper()  # every process of a tool's run is counted in its CPU column
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if args.install_peers:
         install_peers()
