@@ -324,9 +324,12 @@ def test_crashed_page_is_restarted_and_the_run_goes_on(live_server, staff_user, 
 
     assert runner.returncode in (0, 1), out
     assert "restarted" in out
-    crashed = ThumbnailFailure.objects.filter(reason="browser_crash").count()
-    assert crashed <= 1
-    assert ThumbnailVersion.objects.count() >= len(long_run_assets) - crashed
+    # The asset in flight is the only one lost: failed if the crash hit its render (a
+    # browser_crash failure), released for a later run if it hit its upload (it was rendered,
+    # so no failure is held against it).
+    lost = [asset.pk for asset in long_run_assets if not ThumbnailVersion.objects.filter(asset=asset).exists()]
+    assert len(lost) <= 1, lost
+    assert ThumbnailFailure.objects.filter(reason="browser_crash").count() <= len(lost)
     for asset in long_run_assets:
         assert ThumbnailVersion.objects.filter(asset=asset).count() <= 1
     assert not ThumbnailClaim.objects.exists()
