@@ -465,13 +465,7 @@ class BackendCPU:
         self.start = self.read()
 
     def read(self):
-        if self.pid is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None if self.pid is None else process_cpu_seconds(self.pid)
 
     def seconds(self):
         end = self.read()
@@ -612,11 +606,11 @@ def reap_orphans(*, idle=0.5, timeout=10.0):
 
 
 def process_cpu_seconds(pid):
-    """CPU seconds (user + system) of one live process so far (/proc), 0 when it is gone."""
+    """CPU seconds (user + system) of one live process so far (/proc), None when it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -228,8 +228,12 @@ def run_per_model(label, assets, out_dir, command_for, env=None, cwd=None, serve
     ``server_pid``: a process the models share (one Xvfb), whose CPU counts too."""
     out_dir.mkdir(parents=True, exist_ok=True)
     per_model, qualities, first = [], [], None
+
+    def cpu_so_far():
+        return common.children_cpu_seconds() + ((common.process_cpu_seconds(server_pid) or 0) if server_pid else 0)
+
     started = time.perf_counter()
-    cpu_started = common.children_cpu_seconds() + (common.process_cpu_seconds(server_pid) if server_pid else 0)
+    cpu_started = cpu_so_far()
     for n, (pk, model, path) in enumerate(assets):
         out = out_dir / f"{n:03d}-{model}.png"
         t0 = time.perf_counter()
@@ -244,9 +248,8 @@ def run_per_model(label, assets, out_dir, command_for, env=None, cwd=None, serve
             first = time.perf_counter() - started
         qualities.append({"model": model, "asset_id": pk, **common.image_quality(out)})
     wall = time.perf_counter() - started
-    server_cpu = common.process_cpu_seconds(server_pid) if server_pid else 0
     common.reap_orphans()  # a browser's helpers (screenshot-glb) outlive its process
-    cpu = common.children_cpu_seconds() + server_cpu - cpu_started
+    cpu = cpu_so_far() - cpu_started
     good_s = sum(ms for ms, q in zip(per_model, qualities, strict=True) if q["ok"]) / 1000
     return summarize(label, per_model, wall, first, qualities, good_s=good_s, cpu_s=cpu, images=qualities)
 

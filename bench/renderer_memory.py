@@ -47,6 +47,14 @@ DB_NAME = f"icosa_bench_memory_{os.getpid()}"  # several benches may run on one 
 TARGET_GROWTH = 0.10
 
 
+def rss_mb(pid):
+    """Resident memory of one process in MB (/proc), None when it has none (a zombie)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def chromium_rss_mb(largest=None):
     """RSS in MB of this script's Chromium processes, by process type (browser, gpu, renderer…).
 
@@ -60,12 +68,11 @@ def chromium_rss_mb(largest=None):
                 continue
             match = re.search(rb"--type=([\w-]+)", cmdline)
             kind = match.group(1).decode() if match else "browser"
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    mb = int(line.split()[1]) / 1024
-                    by_type[kind] = by_type.get(kind, 0) + mb
-                    if largest is not None:
-                        largest[kind] = round(max(largest.get(kind, 0), mb), 1)
+            mb = rss_mb(pid)
+            if mb is not None:
+                by_type[kind] = by_type.get(kind, 0) + mb
+                if largest is not None:
+                    largest[kind] = round(max(largest.get(kind, 0), mb), 1)
         except OSError:
             continue
     return {kind: round(mb, 1) for kind, mb in sorted(by_type.items())}
@@ -151,10 +158,7 @@ async def measure(options, assets, total, checkpoints, recycle_every=0):
 
 def python_rss_mb():
     """RSS in MB of this process: the runner, the embedded server and its derivatives worker."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
+    return round(rss_mb("self"), 1)
 
 
 class SamplingListener:
